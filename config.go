@@ -1,0 +1,212 @@
+package gatehouse
+
+import (
+	"time"
+)
+
+// Config is the whole gateway configuration, as decoded from one YAML file.
+//
+// Fields are grouped by when they apply: the static settings (data_dir,
+// listen, http, admin, server, log) are read once at start and need a restart
+// to change; the dynamic ones (trusted_proxies, limits, routes) hot-reload,
+// all or nothing (CFG-03). Load returns a Config with defaults applied and
+// every value validated; a Config is not modified after Load.
+type Config struct {
+	DataDir        string   `yaml:"data_dir" doc:"Directory for generated certificates, ACME state and (later) the embedded database. Static."`
+	Listen         Listen   `yaml:"listen" doc:"The public HTTPS listener. Static."`
+	HTTP           *HTTP    `yaml:"http" doc:"Optional plain-HTTP listener: API requests get a problem (TLS-06); routes marked browser get a 308 to HTTPS; serves ACME HTTP-01 challenges. Static."`
+	Admin          Admin    `yaml:"admin" doc:"The admin listener (health, readiness, metrics). Never on the public listener. Static."`
+	Server         Server   `yaml:"server" doc:"Timeouts and header limits of the listeners. Static."`
+	Log            Log      `yaml:"log" doc:"Logging. Static."`
+	TrustedProxies []string `yaml:"trusted_proxies" doc:"Peers (IPs or CIDRs) whose X-Forwarded-For is believed (PRX-01). Reloadable."`
+	Limits         Limits   `yaml:"limits" doc:"Global request limits. Reloadable."`
+	Routes         []Route  `yaml:"routes" doc:"Routes, matched on host, method and path. Reloadable."`
+
+	file  string
+	lines map[string]int
+}
+
+// Listen configures the public HTTPS listener.
+type Listen struct {
+	Address string `yaml:"address" doc:"host:port of the public HTTPS listener. Default :8443."`
+	TLS     TLS    `yaml:"tls" doc:"TLS settings of the public listener."`
+}
+
+// TLS configures certificates and the protocol profile of a listener.
+type TLS struct {
+	Profile         string      `yaml:"profile" enum:"intermediate,modern" doc:"Mozilla profile: intermediate (TLS 1.2 + 1.3, default) or modern (TLS 1.3 only)."`
+	CertFile        string      `yaml:"cert_file" doc:"PEM certificate chain. Reloaded when the file changes. With key_file; excludes acme."`
+	KeyFile         string      `yaml:"key_file" doc:"PEM private key of cert_file."`
+	SelfSignedHosts []string    `yaml:"self_signed_hosts" doc:"Extra DNS names or IPs for the generated self-signed certificate (used when neither cert_file nor acme is set)."`
+	ACME            *ACME       `yaml:"acme" doc:"Obtain and renew certificates with ACME."`
+	ClientAuth      *ClientAuth `yaml:"client_auth" doc:"Mutual TLS: verify client certificates against a CA (TLS-08)."`
+}
+
+// ACME configures automatic certificates.
+type ACME struct {
+	Domains    []string `yaml:"domains" doc:"Domain names to obtain certificates for."`
+	Email      string   `yaml:"email" doc:"Account contact e-mail."`
+	CA         string   `yaml:"ca" doc:"ACME directory URL. Default: Let's Encrypt production."`
+	CARoot     string   `yaml:"ca_root" doc:"PEM file of the root that signs the ACME server's own HTTPS certificate (for a private ACME CA)."`
+	Challenges []string `yaml:"challenges" enum:"http-01,tls-alpn-01" doc:"Challenge types to use. Default: both. http-01 needs the http listener on port 80."`
+	AgreeTOS   bool     `yaml:"agree_tos" doc:"Agree to the CA's terms of service. Required."`
+	EABKeyID   string   `yaml:"eab_key_id" doc:"External account binding key id, for CAs that need one."`
+	EABMACKey  Secret   `yaml:"eab_mac_key" doc:"External account binding MAC key, as ${file:...} or ${env:...}."`
+	// Ports the challenge solvers answer on, when a test or a port mapping
+	// needs others than the standard 80 and 443.
+	AltHTTPPort    int `yaml:"alt_http_port" doc:"Port the ACME server uses for HTTP-01 (default 80)."`
+	AltTLSALPNPort int `yaml:"alt_tls_alpn_port" doc:"Port the ACME server uses for TLS-ALPN-01 (default 443)."`
+}
+
+// ClientAuth configures mTLS on a listener.
+type ClientAuth struct {
+	CAFile string `yaml:"ca_file" doc:"PEM file of the CAs that sign client certificates."`
+	Mode   string `yaml:"mode" enum:"require,verify_if_given" doc:"require (default): no certificate, no connection. verify_if_given: a certificate, when sent, must verify."`
+}
+
+// HTTP configures the optional plain-HTTP listener.
+type HTTP struct {
+	Address string `yaml:"address" doc:"host:port of the plain-HTTP listener, e.g. :80."`
+}
+
+// Admin configures the admin listener.
+type Admin struct {
+	Address   string `yaml:"address" doc:"host:port of the admin listener. Default 127.0.0.1:9443 (loopback)."`
+	Plaintext bool   `yaml:"plaintext" doc:"Serve the admin listener without TLS. Allowed only on a loopback address."`
+}
+
+// Server holds listener timeouts and header limits (PRX-04).
+type Server struct {
+	ReadHeaderTimeout Duration `yaml:"read_header_timeout" doc:"Time to read request headers. Default 5s."`
+	ReadTimeout       Duration `yaml:"read_timeout" doc:"Time to read a whole request, body included. Default 30s."`
+	WriteTimeout      Duration `yaml:"write_timeout" doc:"Time to write a response, from the end of the request headers. Default 60s."`
+	IdleTimeout       Duration `yaml:"idle_timeout" doc:"Keep-alive idle time. Default 120s."`
+	MaxHeaderBytes    ByteSize `yaml:"max_header_bytes" doc:"Largest request header block. Default 32KiB."`
+	ShutdownTimeout   Duration `yaml:"shutdown_timeout" doc:"Time in-flight requests get to finish on SIGTERM. Default 15s."`
+}
+
+// Log configures logging.
+type Log struct {
+	Level  string `yaml:"level" enum:"debug,info,warn,error" doc:"Minimum level. Default info."`
+	Format string `yaml:"format" enum:"json,text" doc:"json (default) or text."`
+	Access *bool  `yaml:"access" doc:"Write one access log line per request. Default true."`
+}
+
+// Limits are global request limits (PRX-04). Routes may lower or raise the body limit.
+type Limits struct {
+	MaxBodyBytes ByteSize `yaml:"max_body_bytes" doc:"Largest request body. Default 1MiB."`
+	MaxURIBytes  int      `yaml:"max_uri_bytes" doc:"Longest request URI (path and query). Default 8192."`
+}
+
+// Route is one route: what it matches and where it sends the request.
+type Route struct {
+	Name         string    `yaml:"name" doc:"Unique route name, used in logs and metrics."`
+	Match        Match     `yaml:"match" doc:"What the route matches."`
+	Upstream     Upstream  `yaml:"upstream" doc:"Where matched requests go."`
+	MaxBodyBytes *ByteSize `yaml:"max_body_bytes" doc:"Body limit of this route, overriding limits.max_body_bytes."`
+	Browser      bool      `yaml:"browser" doc:"A browser page: plain-HTTP requests are redirected (308) to HTTPS instead of refused."`
+}
+
+// Match selects requests for a route.
+type Match struct {
+	Host    string   `yaml:"host" doc:"Exact host name (no port). Empty matches any host."`
+	Methods []string `yaml:"methods" doc:"Allowed methods. Empty allows all but TRACE and CONNECT (never proxied)."`
+	Path    string   `yaml:"path" doc:"Path pattern in Go ServeMux syntax: /orders/{id}, /files/{path...}, /exact/{$}; a trailing slash matches the subtree."`
+}
+
+// Upstream is a set of equivalent backend URLs and how to reach them.
+type Upstream struct {
+	URL                   string   `yaml:"url" doc:"One backend URL (http or https). Use urls for several."`
+	URLs                  []string `yaml:"urls" doc:"Backend URLs, used round robin; a failing one is skipped for unhealthy_for."`
+	StripPrefix           string   `yaml:"strip_prefix" doc:"Path prefix removed before the request is sent on; the backend URL's own path is then prepended."`
+	PreserveHost          bool     `yaml:"preserve_host" doc:"Send the client's Host header instead of the backend's."`
+	Timeout               Duration `yaml:"timeout" doc:"Whole upstream exchange, until the response headers. Default 30s."`
+	DialTimeout           Duration `yaml:"dial_timeout" doc:"TCP connect timeout. Default 5s."`
+	TLSHandshakeTimeout   Duration `yaml:"tls_handshake_timeout" doc:"TLS handshake timeout. Default 5s."`
+	ResponseHeaderTimeout Duration `yaml:"response_header_timeout" doc:"Time to wait for response headers after the request is sent. Default 30s."`
+	IdleConnTimeout       Duration `yaml:"idle_conn_timeout" doc:"How long idle pooled connections are kept. Default 90s."`
+	MaxIdleConnsPerHost   int      `yaml:"max_idle_conns_per_host" doc:"Idle pooled connections per backend. Default 128."`
+	MaxConnsPerHost       int      `yaml:"max_conns_per_host" doc:"Connections per backend, 0 for no limit. Default 0."`
+	UnhealthyFor          Duration `yaml:"unhealthy_for" doc:"How long a backend that failed to connect is skipped. Default 10s."`
+	CAFile                string   `yaml:"ca_file" doc:"PEM CA bundle that upstream certificates must chain to, instead of the system roots (TLS-07)."`
+	ServerName            string   `yaml:"server_name" doc:"TLS server name to verify, when it differs from the URL host."`
+	InsecureSkipVerify    bool     `yaml:"insecure_skip_verify" doc:"Do not verify upstream certificates. Explicit, logged opt-in; never use in production."`
+}
+
+// Defaults.
+const (
+	DefaultListen            = ":8443"
+	DefaultAdminListen       = "127.0.0.1:9443"
+	DefaultDataDir           = "./gatehouse-data"
+	DefaultMaxBodyBytes      = 1 << 20
+	DefaultMaxURIBytes       = 8192
+	DefaultMaxHeaderBytes    = 32 << 10
+	defaultReadHeaderTimeout = 5 * time.Second
+	defaultReadTimeout       = 30 * time.Second
+	defaultWriteTimeout      = 60 * time.Second
+	defaultIdleTimeout       = 120 * time.Second
+	defaultShutdownTimeout   = 15 * time.Second
+	defaultUpstreamTimeout   = 30 * time.Second
+	defaultDialTimeout       = 5 * time.Second
+	defaultTLSHandshake      = 5 * time.Second
+	defaultIdleConnTimeout   = 90 * time.Second
+	defaultIdlePerHost       = 128
+	defaultUnhealthyFor      = 10 * time.Second
+)
+
+func setDefault[T comparable](v *T, def T) {
+	var zero T
+	if *v == zero {
+		*v = def
+	}
+}
+
+func (c *Config) applyDefaults() {
+	setDefault(&c.DataDir, DefaultDataDir)
+	setDefault(&c.Listen.Address, DefaultListen)
+	setDefault(&c.Listen.TLS.Profile, "intermediate")
+	if ca := c.Listen.TLS.ClientAuth; ca != nil {
+		setDefault(&ca.Mode, "require")
+	}
+	if a := c.Listen.TLS.ACME; a != nil {
+		setDefault(&a.CA, "https://acme-v02.api.letsencrypt.org/directory")
+		if len(a.Challenges) == 0 {
+			a.Challenges = []string{"http-01", "tls-alpn-01"}
+		}
+	}
+	setDefault(&c.Admin.Address, DefaultAdminListen)
+	s := &c.Server
+	setDefault(&s.ReadHeaderTimeout, Duration(defaultReadHeaderTimeout))
+	setDefault(&s.ReadTimeout, Duration(defaultReadTimeout))
+	setDefault(&s.WriteTimeout, Duration(defaultWriteTimeout))
+	setDefault(&s.IdleTimeout, Duration(defaultIdleTimeout))
+	setDefault(&s.MaxHeaderBytes, ByteSize(DefaultMaxHeaderBytes))
+	setDefault(&s.ShutdownTimeout, Duration(defaultShutdownTimeout))
+	setDefault(&c.Log.Level, "info")
+	setDefault(&c.Log.Format, "json")
+	if c.Log.Access == nil {
+		t := true
+		c.Log.Access = &t
+	}
+	setDefault(&c.Limits.MaxBodyBytes, ByteSize(DefaultMaxBodyBytes))
+	setDefault(&c.Limits.MaxURIBytes, DefaultMaxURIBytes)
+	for i := range c.Routes {
+		u := &c.Routes[i].Upstream
+		if u.URL != "" && len(u.URLs) == 0 {
+			u.URLs = []string{u.URL}
+		}
+		setDefault(&u.Timeout, Duration(defaultUpstreamTimeout))
+		setDefault(&u.DialTimeout, Duration(defaultDialTimeout))
+		setDefault(&u.TLSHandshakeTimeout, Duration(defaultTLSHandshake))
+		setDefault(&u.ResponseHeaderTimeout, Duration(defaultUpstreamTimeout))
+		setDefault(&u.IdleConnTimeout, Duration(defaultIdleConnTimeout))
+		setDefault(&u.MaxIdleConnsPerHost, defaultIdlePerHost)
+		setDefault(&u.UnhealthyFor, Duration(defaultUnhealthyFor))
+	}
+}
+
+// AccessLog reports whether access logging is on.
+func (l Log) AccessLog() bool { return l.Access == nil || *l.Access }
+
+// File returns the path the config was loaded from ("" when built in code).
+func (c *Config) File() string { return c.file }

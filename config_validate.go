@@ -1,0 +1,325 @@
+package gatehouse
+
+import (
+	"fmt"
+	"net"
+	"net/http"
+	"net/netip"
+	"net/url"
+	"os"
+	"regexp"
+	"slices"
+	"strings"
+)
+
+type validator struct {
+	c    *Config
+	errs []FieldError
+}
+
+func (v *validator) errf(path, format string, args ...any) {
+	v.errs = append(v.errs, FieldError{Path: path, Line: v.c.lines[path], Msg: fmt.Sprintf(format, args...)})
+}
+
+// validate checks every value and returns all problems at once.
+func (c *Config) validate() []FieldError {
+	v := &validator{c: c}
+	v.hostPort("listen.address", c.Listen.Address)
+	v.tls("listen.tls", &c.Listen.TLS)
+	if c.HTTP != nil {
+		v.hostPort("http.address", c.HTTP.Address)
+		if c.HTTP.Address == c.Listen.Address {
+			v.errf("http.address", "must differ from listen.address")
+		}
+	}
+	v.hostPort("admin.address", c.Admin.Address)
+	if c.Admin.Address == c.Listen.Address {
+		v.errf("admin.address", "the admin listener must not share the public listener (PRX-06)")
+	}
+	if c.Admin.Plaintext && !isLoopback(c.Admin.Address) {
+		v.errf("admin.plaintext", "plaintext is allowed only on a loopback admin address")
+	}
+	for _, f := range []struct {
+		path string
+		d    Duration
+	}{
+		{"server.read_header_timeout", c.Server.ReadHeaderTimeout}, {"server.read_timeout", c.Server.ReadTimeout},
+		{"server.write_timeout", c.Server.WriteTimeout}, {"server.idle_timeout", c.Server.IdleTimeout},
+		{"server.shutdown_timeout", c.Server.ShutdownTimeout},
+	} {
+		if f.d <= 0 {
+			v.errf(f.path, "must be greater than zero")
+		}
+	}
+	if c.Server.MaxHeaderBytes < 1024 || c.Server.MaxHeaderBytes > 1<<20 {
+		v.errf("server.max_header_bytes", "must be between 1KiB and 1MiB")
+	}
+	v.oneOf("log.level", c.Log.Level, "debug", "info", "warn", "error")
+	v.oneOf("log.format", c.Log.Format, "json", "text")
+	for i, p := range c.TrustedProxies {
+		if _, err := parsePrefix(p); err != nil {
+			v.errf(fmt.Sprintf("trusted_proxies[%d]", i), "%v", err)
+		}
+	}
+	if c.Limits.MaxBodyBytes <= 0 {
+		v.errf("limits.max_body_bytes", "must be greater than zero")
+	}
+	if c.Limits.MaxURIBytes < 256 || c.Limits.MaxURIBytes > 1<<16 {
+		v.errf("limits.max_uri_bytes", "must be between 256 and 65536")
+	}
+	v.routes()
+	return v.errs
+}
+
+func isLoopback(hostport string) bool {
+	host, _, err := net.SplitHostPort(hostport)
+	if err != nil {
+		return false
+	}
+	if host == "localhost" {
+		return true
+	}
+	a, err := netip.ParseAddr(host)
+	return err == nil && a.IsLoopback()
+}
+
+func parsePrefix(s string) (netip.Prefix, error) {
+	if strings.Contains(s, "/") {
+		p, err := netip.ParsePrefix(s)
+		if err != nil {
+			return netip.Prefix{}, fmt.Errorf("invalid CIDR %q", s)
+		}
+		return p.Masked(), nil
+	}
+	a, err := netip.ParseAddr(s)
+	if err != nil {
+		return netip.Prefix{}, fmt.Errorf("invalid IP address %q", s)
+	}
+	a = a.Unmap()
+	return netip.PrefixFrom(a, a.BitLen()), nil
+}
+
+func (v *validator) hostPort(path, s string) {
+	host, port, err := net.SplitHostPort(s)
+	if err != nil {
+		v.errf(path, "invalid address %q: want host:port", s)
+		return
+	}
+	if host != "" && host != "localhost" {
+		if _, err := netip.ParseAddr(host); err != nil && !validHostname(host) {
+			v.errf(path, "invalid host %q", host)
+		}
+	}
+	if !regexp.MustCompile(`^[0-9]{1,5}$`).MatchString(port) {
+		v.errf(path, "invalid port %q", port)
+	}
+}
+
+func (v *validator) oneOf(path, got string, allowed ...string) {
+	if !slices.Contains(allowed, got) {
+		v.errf(path, "must be one of %s, got %q", strings.Join(allowed, ", "), got)
+	}
+}
+
+func (v *validator) readableFile(path, file string) {
+	if file == "" {
+		v.errf(path, "is required")
+		return
+	}
+	f, err := os.Open(file)
+	if err != nil {
+		v.errf(path, "cannot read %q: %v", file, unwrapPathErr(err))
+		return
+	}
+	f.Close()
+}
+
+func unwrapPathErr(err error) error {
+	if pe, ok := err.(*os.PathError); ok {
+		return pe.Err
+	}
+	return err
+}
+
+func (v *validator) tls(path string, t *TLS) {
+	v.oneOf(path+".profile", t.Profile, "intermediate", "modern")
+	if (t.CertFile == "") != (t.KeyFile == "") {
+		v.errf(path, "cert_file and key_file go together")
+	}
+	if t.CertFile != "" {
+		v.readableFile(path+".cert_file", t.CertFile)
+		v.readableFile(path+".key_file", t.KeyFile)
+	}
+	for i, h := range t.SelfSignedHosts {
+		if _, err := netip.ParseAddr(h); err != nil && !validHostname(h) {
+			v.errf(fmt.Sprintf("%s.self_signed_hosts[%d]", path, i), "invalid host name %q", h)
+		}
+	}
+	if a := t.ACME; a != nil {
+		ap := path + ".acme"
+		if t.CertFile != "" {
+			v.errf(ap, "acme and cert_file exclude each other")
+		}
+		if len(a.Domains) == 0 {
+			v.errf(ap+".domains", "at least one domain is required")
+		}
+		for i, d := range a.Domains {
+			if !validHostname(d) {
+				v.errf(fmt.Sprintf("%s.domains[%d]", ap, i), "invalid domain %q", d)
+			}
+		}
+		if u, err := url.Parse(a.CA); err != nil || u.Scheme != "https" || u.Host == "" {
+			v.errf(ap+".ca", "must be an https URL")
+		}
+		if a.CARoot != "" {
+			v.readableFile(ap+".ca_root", a.CARoot)
+		}
+		for i, ch := range a.Challenges {
+			v.oneOf(fmt.Sprintf("%s.challenges[%d]", ap, i), ch, "http-01", "tls-alpn-01")
+		}
+		if !a.AgreeTOS {
+			v.errf(ap+".agree_tos", "must be true: the ACME CA requires agreeing to its terms")
+		}
+		if (a.EABKeyID == "") != !a.EABMACKey.IsSet() {
+			v.errf(ap, "eab_key_id and eab_mac_key go together")
+		}
+		for _, p := range []struct {
+			path string
+			port int
+		}{{ap + ".alt_http_port", a.AltHTTPPort}, {ap + ".alt_tls_alpn_port", a.AltTLSALPNPort}} {
+			if p.port < 0 || p.port > 65535 {
+				v.errf(p.path, "invalid port %d", p.port)
+			}
+		}
+	}
+	if ca := t.ClientAuth; ca != nil {
+		v.readableFile(path+".client_auth.ca_file", ca.CAFile)
+		v.oneOf(path+".client_auth.mode", ca.Mode, "require", "verify_if_given")
+	}
+}
+
+var (
+	hostnameRE  = regexp.MustCompile(`^(\*\.)?([A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?\.)*[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?$`)
+	routeNameRE = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$`)
+	tokenRE     = regexp.MustCompile("^[!#$%&'*+.^_`|~0-9A-Za-z-]+$")
+)
+
+func validHostname(h string) bool { return len(h) <= 253 && hostnameRE.MatchString(h) }
+
+func (v *validator) routes() {
+	names := map[string]int{}
+	for i := range v.c.Routes {
+		r := &v.c.Routes[i]
+		p := fmt.Sprintf("routes[%d]", i)
+		switch {
+		case r.Name == "":
+			v.errf(p+".name", "is required")
+		case !routeNameRE.MatchString(r.Name):
+			v.errf(p+".name", "%q: use letters, digits, '.', '_' and '-' (at most 64)", r.Name)
+		default:
+			if j, dup := names[r.Name]; dup {
+				v.errf(p+".name", "duplicate route name %q (also routes[%d])", r.Name, j)
+			}
+			names[r.Name] = i
+		}
+		v.match(p+".match", &r.Match)
+		v.upstream(p+".upstream", &r.Upstream)
+		if r.MaxBodyBytes != nil && *r.MaxBodyBytes < 0 {
+			v.errf(p+".max_body_bytes", "must not be negative")
+		}
+	}
+	// Conflicting patterns are detected by registering them the way the
+	// gateway will: ServeMux rules decide, reported as config errors.
+	if len(v.errs) == 0 {
+		if _, err := buildMux(v.c.Routes, func(int) http.Handler { return http.NotFoundHandler() }); err != nil {
+			v.errf(err.path, "%s", err.msg)
+		}
+	}
+}
+
+func (v *validator) match(p string, m *Match) {
+	if m.Host != "" && !validHostname(m.Host) {
+		v.errf(p+".host", "invalid host name %q (no port, no scheme)", m.Host)
+	}
+	seen := map[string]bool{}
+	for i, meth := range m.Methods {
+		mp := fmt.Sprintf("%s.methods[%d]", p, i)
+		switch {
+		case !tokenRE.MatchString(meth) || strings.ToUpper(meth) != meth:
+			v.errf(mp, "invalid method %q (upper-case token, e.g. GET)", meth)
+		case meth == http.MethodTrace || meth == http.MethodConnect:
+			v.errf(mp, "%s is never proxied (PRX-02)", meth)
+		case seen[meth]:
+			v.errf(mp, "method %s listed twice", meth)
+		}
+		seen[meth] = true
+	}
+	switch {
+	case m.Path == "":
+		v.errf(p+".path", "is required")
+	case !strings.HasPrefix(m.Path, "/"):
+		v.errf(p+".path", "must start with /")
+	case strings.ContainsAny(m.Path, " \t?#"):
+		v.errf(p+".path", "must not contain spaces, a query or a fragment")
+	case !normalPattern(m.Path):
+		v.errf(p+".path", "is not in normal form (no //, . or .. segments, no encoded slashes)")
+	}
+}
+
+var wildcardRE = regexp.MustCompile(`\{[^{}/]*\}`)
+
+// normalPattern reports whether a ServeMux path pattern, with its {wildcards}
+// replaced, is in the normal form requests are matched in: otherwise the
+// route could never match.
+func normalPattern(p string) bool {
+	lit := wildcardRE.ReplaceAllString(p, "w")
+	return NormalizePathOnly(lit) == lit
+}
+
+func (v *validator) upstream(p string, u *Upstream) {
+	if u.URL != "" && len(u.URLs) > 0 && !(len(u.URLs) == 1 && u.URLs[0] == u.URL) {
+		v.errf(p+".url", "set url or urls, not both")
+	}
+	if len(u.URLs) == 0 {
+		v.errf(p+".urls", "at least one upstream URL is required")
+	}
+	for i, s := range u.URLs {
+		up := fmt.Sprintf("%s.urls[%d]", p, i)
+		if u.URL != "" && len(u.URLs) == 1 {
+			up = p + ".url"
+		}
+		pu, err := url.Parse(s)
+		switch {
+		case err != nil:
+			v.errf(up, "invalid URL %q", s)
+		case pu.Scheme != "http" && pu.Scheme != "https":
+			v.errf(up, "scheme must be http or https, got %q", pu.Scheme)
+		case pu.Host == "":
+			v.errf(up, "URL %q has no host", s)
+		case pu.User != nil:
+			v.errf(up, "credentials in the upstream URL are not allowed")
+		case pu.RawQuery != "" || pu.Fragment != "":
+			v.errf(up, "an upstream URL has no query or fragment")
+		}
+	}
+	if u.StripPrefix != "" && (!strings.HasPrefix(u.StripPrefix, "/") || NormalizePathOnly(u.StripPrefix) != u.StripPrefix) {
+		v.errf(p+".strip_prefix", "must be a normal path starting with /")
+	}
+	if u.CAFile != "" {
+		v.readableFile(p+".ca_file", u.CAFile)
+	}
+	if u.ServerName != "" && !validHostname(u.ServerName) {
+		v.errf(p+".server_name", "invalid host name %q", u.ServerName)
+	}
+	if u.MaxIdleConnsPerHost < 0 || u.MaxConnsPerHost < 0 {
+		v.errf(p, "connection pool limits must not be negative")
+	}
+	for _, d := range []struct {
+		name string
+		v    Duration
+	}{{"timeout", u.Timeout}, {"dial_timeout", u.DialTimeout}, {"tls_handshake_timeout", u.TLSHandshakeTimeout}, {"response_header_timeout", u.ResponseHeaderTimeout}} {
+		if d.v <= 0 {
+			v.errf(p+"."+d.name, "must be greater than zero")
+		}
+	}
+}

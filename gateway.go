@@ -1,0 +1,305 @@
+package gatehouse
+
+import (
+	"context"
+
+	"fmt"
+	"log/slog"
+	"net/http"
+	"net/netip"
+	"net/url"
+	"reflect"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/gatehouse-dev/gatehouse/clientip"
+	"github.com/gatehouse-dev/gatehouse/problem"
+	"github.com/gatehouse-dev/gatehouse/proxy"
+)
+
+// Deps is the long-lived state that survives reloads: loggers, metrics and
+// upstream connection pools. Zero fields get defaults in New.
+type Deps struct {
+	Log        *slog.Logger // operational log
+	AccessLog  *slog.Logger // one line per request; nil means Log
+	Metrics    *Metrics
+	Transports *proxy.Transports
+	Now        func() time.Time
+}
+
+// Gateway is the public http.Handler: it serves every request from the
+// snapshot current when the request started. Reload swaps the snapshot
+// atomically. Safe for concurrent use.
+type Gateway struct {
+	deps   Deps
+	mu     sync.Mutex // serialises reloads
+	snap   atomic.Pointer[snapshot]
+	static staticSettings
+}
+
+// snapshot is one compiled, immutable config.
+type snapshot struct {
+	cfg        *Config
+	deps       Deps
+	mux        *http.ServeMux
+	resolver   *clientip.Resolver
+	maxURI     int
+	accessLog  bool
+	unmatched  *routeMetrics
+	tlsHandler http.Handler
+	plain      http.Handler
+	transports map[string]bool
+}
+
+// route is one compiled route; it is the handler registered on the mux.
+type route struct {
+	name    string
+	maxBody int64
+	browser bool
+	metrics *routeMetrics
+	chain   http.Handler
+}
+
+func (rt *route) ServeHTTP(w http.ResponseWriter, r *http.Request) { rt.chain.ServeHTTP(w, r) }
+
+// staticSettings are read once; changing them needs a restart.
+type staticSettings struct {
+	DataDir string
+	Listen  Listen
+	HTTP    *HTTP
+	Admin   Admin
+	Server  Server
+	Log     Log
+}
+
+func staticOf(c *Config) staticSettings {
+	return staticSettings{c.DataDir, c.Listen, c.HTTP, c.Admin, c.Server, c.Log}
+}
+
+// New compiles cfg into a gateway.
+func New(cfg *Config, deps Deps) (*Gateway, error) {
+	if deps.Log == nil {
+		deps.Log = slog.New(slog.DiscardHandler)
+	}
+	if deps.AccessLog == nil {
+		deps.AccessLog = deps.Log
+	}
+	if deps.Metrics == nil {
+		deps.Metrics = NewMetrics()
+	}
+	if deps.Transports == nil {
+		deps.Transports = &proxy.Transports{}
+	}
+	if deps.Now == nil {
+		deps.Now = time.Now
+	}
+	g := &Gateway{deps: deps, static: staticOf(cfg)}
+	s, err := g.compile(cfg)
+	if err != nil {
+		return nil, err
+	}
+	g.snap.Store(s)
+	return g, nil
+}
+
+// Metrics returns the gateway's metrics.
+func (g *Gateway) Metrics() *Metrics { return g.deps.Metrics }
+
+// Config returns the config currently serving.
+func (g *Gateway) Config() *Config { return g.snap.Load().cfg }
+
+// ServeHTTP serves a request that arrived over HTTPS.
+func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	g.snap.Load().tlsHandler.ServeHTTP(w, r)
+}
+
+// PlainHandler serves the optional plain-HTTP listener: API requests get a
+// problem (TLS-06), browser routes a 308 to HTTPS.
+func (g *Gateway) PlainHandler() http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		g.snap.Load().plain.ServeHTTP(w, r)
+	})
+}
+
+// Reload compiles cfg and swaps it in, all or nothing (CFG-03). On error the
+// current snapshot keeps serving. Changed static settings are reported and
+// ignored until restart.
+func (g *Gateway) Reload(cfg *Config) error {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	s, err := g.compile(cfg)
+	if err != nil {
+		g.deps.Metrics.reloads.WithLabelValues("failed").Inc()
+		g.deps.Log.Error("config reload failed; the previous config keeps serving", "file", cfg.file, "err", err)
+		return err
+	}
+	if !reflect.DeepEqual(staticOf(cfg), g.static) {
+		g.deps.Log.Warn("static settings (data_dir, listen, http, admin, server, log) changed; they apply after a restart", "file", cfg.file)
+	}
+	g.snap.Store(s)
+	g.deps.Transports.Retain(s.transports)
+	g.deps.Metrics.reloads.WithLabelValues("ok").Inc()
+	g.deps.Log.Info("config reloaded", "file", cfg.file, "routes", len(cfg.Routes))
+	return nil
+}
+
+// ReloadFile loads path and reloads from it. A file that does not load is a
+// failed reload: the current snapshot keeps serving.
+func (g *Gateway) ReloadFile(path string) error {
+	cfg, err := LoadFile(path)
+	if err != nil {
+		g.deps.Metrics.reloads.WithLabelValues("failed").Inc()
+		g.deps.Log.Error("config reload failed; the previous config keeps serving", "file", path, "err", err)
+		return err
+	}
+	return g.Reload(cfg)
+}
+
+func (g *Gateway) compile(cfg *Config) (*snapshot, error) {
+	prefixes, err := trustedPrefixes(cfg.TrustedProxies)
+	if err != nil {
+		return nil, err
+	}
+	s := &snapshot{
+		cfg:        cfg,
+		deps:       g.deps,
+		resolver:   clientip.New(prefixes),
+		maxURI:     cfg.Limits.MaxURIBytes,
+		accessLog:  cfg.Log.AccessLog(),
+		unmatched:  g.deps.Metrics.forRoute(""),
+		transports: map[string]bool{},
+	}
+	routes := make([]*route, len(cfg.Routes))
+	for i := range cfg.Routes {
+		rt, err := s.compileRoute(&cfg.Routes[i])
+		if err != nil {
+			return nil, fmt.Errorf("routes[%d] (%s): %w", i, cfg.Routes[i].Name, err)
+		}
+		routes[i] = rt
+	}
+	mux, merr := buildMux(cfg.Routes, func(i int) http.Handler { return routes[i] })
+	if merr != nil {
+		return nil, fmt.Errorf("%s: %s", merr.path, merr.msg)
+	}
+	s.mux = mux
+	s.tlsHandler = s.globalChain(true)
+	s.plain = s.globalChain(false)
+	return s, nil
+}
+
+func trustedPrefixes(list []string) ([]netip.Prefix, error) {
+	out := make([]netip.Prefix, 0, len(list))
+	for _, p := range list {
+		pr, err := parsePrefix(p)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, pr)
+	}
+	return out, nil
+}
+
+func (s *snapshot) compileRoute(rc *Route) (*route, error) {
+	u := &rc.Upstream
+	tr, key, err := s.deps.Transports.Get(proxy.TransportOptions{
+		DialTimeout: u.DialTimeout.D(), TLSHandshakeTimeout: u.TLSHandshakeTimeout.D(),
+		ResponseHeaderTimeout: u.ResponseHeaderTimeout.D(), IdleConnTimeout: u.IdleConnTimeout.D(),
+		MaxIdleConnsPerHost: u.MaxIdleConnsPerHost, MaxConnsPerHost: u.MaxConnsPerHost,
+		CAFile: u.CAFile, ServerName: u.ServerName, InsecureSkipVerify: u.InsecureSkipVerify,
+	})
+	if err != nil {
+		return nil, err
+	}
+	s.transports[key] = true
+	if u.InsecureSkipVerify {
+		s.deps.Log.Warn("upstream TLS verification is OFF for this route (insecure_skip_verify); never in production", "route", rc.Name)
+	}
+	targets := make([]*url.URL, len(u.URLs))
+	for i, raw := range u.URLs {
+		if targets[i], err = url.Parse(raw); err != nil {
+			return nil, err
+		}
+	}
+	rt := &route{name: rc.Name, browser: rc.Browser, metrics: s.deps.Metrics.forRoute(rc.Name), maxBody: int64(s.cfg.Limits.MaxBodyBytes)}
+	if rc.MaxBodyBytes != nil {
+		rt.maxBody = int64(*rc.MaxBodyBytes)
+	}
+	upErrors := s.deps.Metrics.upstreamErrors
+	p, err := proxy.New(proxy.Options{
+		Targets: targets, StripPrefix: u.StripPrefix, PreserveHost: u.PreserveHost,
+		Timeout: u.Timeout.D(), UnhealthyFor: u.UnhealthyFor.D(), Transport: tr,
+		TrustedPeer: s.resolver.Trusted, Log: s.deps.Log, Now: s.deps.Now,
+		OnTarget: func(r *http.Request, target string) {
+			if st := stateFrom(r); st != nil {
+				st.upstream = target
+			}
+		},
+		OnError: func(r *http.Request, target, kind string, err error) {
+			upErrors.WithLabelValues(rc.Name, kind).Inc()
+		},
+	})
+	if err != nil {
+		return nil, err
+	}
+	rt.chain = s.routeChain(rt, p)
+	return rt, nil
+}
+
+// matchStage finds the route. On the HTTPS listener it dispatches through
+// the mux (which sets r.Pattern and path values for later stages); on the
+// plain listener it answers with a redirect or a refusal.
+func (s *snapshot) matchStage(tls bool) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		h, _ := s.mux.Handler(r)
+		rt, ok := h.(*route)
+		if !ok {
+			s.notMatched(w, r, h)
+			return
+		}
+		if st := stateFrom(r); st != nil {
+			st.route = rt
+		}
+		if !tls {
+			servePlain(w, r, rt)
+			return
+		}
+		s.mux.ServeHTTP(w, r)
+	})
+}
+
+// servePlain answers a request that arrived over plain HTTP (TLS-06).
+func servePlain(w http.ResponseWriter, r *http.Request, rt *route) {
+	if rt.browser && (r.Method == http.MethodGet || r.Method == http.MethodHead) {
+		u := url.URL{Scheme: "https", Host: r.Host, Path: r.URL.Path, RawPath: r.URL.RawPath, RawQuery: r.URL.RawQuery}
+		http.Redirect(w, r, u.String(), http.StatusPermanentRedirect)
+		return
+	}
+	problem.Write(w, r, problem.New(http.StatusForbidden, problem.TypeHTTPSRequired, "this API is served over HTTPS only; the request was not forwarded"))
+}
+
+// capture records what ServeMux's own not-found, method-not-allowed and
+// redirect handlers would answer, so the gateway can answer with a problem.
+type capture struct {
+	header http.Header
+	status int
+}
+
+func (c *capture) Header() http.Header         { return c.header }
+func (c *capture) Write(b []byte) (int, error) { return len(b), nil }
+func (c *capture) WriteHeader(code int)        { c.status = code }
+
+func (s *snapshot) notMatched(w http.ResponseWriter, r *http.Request, h http.Handler) {
+	c := &capture{header: http.Header{}}
+	h.ServeHTTP(c, r)
+	if c.status == http.StatusMethodNotAllowed {
+		w.Header().Set("Allow", c.header.Get("Allow"))
+		problem.Write(w, r, problem.New(http.StatusMethodNotAllowed, problem.TypeMethodNotAllowed, "the route does not allow "+r.Method))
+		return
+	}
+	problem.Write(w, r, problem.New(http.StatusNotFound, problem.TypeNotFound, "no route matches this request"))
+}
+
+func contextWithState(ctx context.Context, st *reqState) context.Context {
+	return context.WithValue(ctx, stateKey{}, st)
+}

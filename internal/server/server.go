@@ -1,0 +1,369 @@
+// Package server runs a gateway process: it builds the certificate source,
+// the public, plain-HTTP and admin listeners with their timeouts, hot-reloads
+// the config file on change and on request, and drains in-flight requests
+// on shutdown.
+package server
+
+import (
+	"context"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"runtime/debug"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/fsnotify/fsnotify"
+	"github.com/gatehouse-dev/gatehouse"
+	"github.com/gatehouse-dev/gatehouse/admin"
+	"github.com/gatehouse-dev/gatehouse/certs"
+)
+
+// Options configure Run.
+type Options struct {
+	// Config is the loaded config; ConfigPath, when set, is watched and
+	// reloaded on change and on every value received from Reload.
+	Config     *gatehouse.Config
+	ConfigPath string
+	Reload     <-chan struct{}
+	// Log receives operational logs; nil builds one from the config's log
+	// settings on LogOutput (default stderr).
+	Log       *slog.Logger
+	LogOutput io.Writer
+	// OnReady is called once all listeners accept connections.
+	OnReady func(Ready)
+	Version string
+}
+
+// Ready describes a running gateway.
+type Ready struct {
+	PublicAddr, HTTPAddr, AdminAddr string
+	// CAFile is the generated development CA, when the gateway made its own certificate.
+	CAFile  string
+	Gateway *gatehouse.Gateway
+}
+
+// NewLogger builds the operational logger of a config: JSON (or text) on w,
+// times in UTC. slog escapes control characters in values, so a CR/LF sent
+// by a client cannot forge a log line (LOG-02).
+func NewLogger(l gatehouse.Log, w io.Writer) *slog.Logger {
+	level := slog.LevelInfo
+	_ = level.UnmarshalText([]byte(l.Level))
+	opts := &slog.HandlerOptions{Level: level, ReplaceAttr: func(groups []string, a slog.Attr) slog.Attr {
+		if a.Key == slog.TimeKey && len(groups) == 0 {
+			a.Value = slog.TimeValue(a.Value.Time().UTC())
+		}
+		return a
+	}}
+	if l.Format == "text" {
+		return slog.New(slog.NewTextHandler(w, opts))
+	}
+	return slog.New(slog.NewJSONHandler(w, opts))
+}
+
+// Run serves until ctx is done, then shuts down gracefully.
+func Run(ctx context.Context, o Options) error {
+	cfg := o.Config
+	if o.LogOutput == nil {
+		o.LogOutput = os.Stderr
+	}
+	log := o.Log
+	if log == nil {
+		log = NewLogger(cfg.Log, o.LogOutput)
+	}
+	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
+		return fmt.Errorf("data_dir %s: %w", cfg.DataDir, err)
+	}
+	if err := checkWritable(cfg.DataDir); err != nil {
+		return err
+	}
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	var wg sync.WaitGroup
+	defer wg.Wait()
+
+	tlsConf, ready, acmeMgr, err := tlsSetup(ctx, cfg, log, &wg)
+	if err != nil {
+		return err
+	}
+	gw, err := gatehouse.New(cfg, gatehouse.Deps{Log: log})
+	if err != nil {
+		return err
+	}
+	var isReady atomic.Bool
+
+	type listener struct {
+		name string
+		srv  *http.Server
+		ln   net.Listener
+	}
+	var lns []listener
+	closeAll := func() {
+		for _, l := range lns {
+			l.ln.Close()
+		}
+	}
+	listen := func(name, addr string, h http.Handler, tc *tls.Config) error {
+		ln, err := net.Listen("tcp", addr)
+		if err != nil {
+			closeAll()
+			return fmt.Errorf("%s listener %s: %w", name, addr, err)
+		}
+		if tc != nil {
+			ln = tls.NewListener(ln, tc)
+		}
+		lns = append(lns, listener{name, newHTTPServer(cfg.Server, h, tc, log), ln})
+		return nil
+	}
+	if err := listen("public", cfg.Listen.Address, gw, tlsConf); err != nil {
+		return err
+	}
+	ready.PublicAddr = lns[0].ln.Addr().String()
+	if cfg.HTTP != nil {
+		var h http.Handler = gw.PlainHandler()
+		if acmeMgr != nil {
+			h = acmeMgr.HTTPChallengeHandler(h)
+		}
+		if err := listen("http", cfg.HTTP.Address, h, nil); err != nil {
+			return err
+		}
+		ready.HTTPAddr = lns[len(lns)-1].ln.Addr().String()
+	}
+	var adminTLS *tls.Config
+	if !cfg.Admin.Plaintext {
+		adminTLS, _ = certs.ServerConfig(certs.Intermediate)
+		adminTLS.GetCertificate = tlsConf.GetCertificate
+	}
+	ah := admin.Handler(admin.Options{Ready: isReady.Load, Registry: gw.Metrics().Registry, Version: o.Version})
+	if err := listen("admin", cfg.Admin.Address, ah, adminTLS); err != nil {
+		return err
+	}
+	ready.AdminAddr = lns[len(lns)-1].ln.Addr().String()
+	ready.Gateway = gw
+
+	errc := make(chan error, len(lns))
+	for _, l := range lns {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if err := l.srv.Serve(l.ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+				errc <- fmt.Errorf("%s listener: %w", l.name, err)
+			}
+		}()
+	}
+	if acmeMgr != nil {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			defer acmeMgr.Stop()
+			if err := acmeMgr.Start(ctx); err != nil && ctx.Err() == nil {
+				log.Error("ACME certificate management failed", "err", err)
+			}
+			<-ctx.Done()
+		}()
+	}
+	if o.ConfigPath != "" {
+		wg.Add(1)
+		go func() { defer wg.Done(); watchConfig(ctx, o.ConfigPath, o.Reload, gw, log) }()
+	}
+	isReady.Store(true)
+	log.Info("gatehouse started", "public", ready.PublicAddr, "http", ready.HTTPAddr, "admin", ready.AdminAddr, "routes", len(cfg.Routes), "version", o.Version)
+	if o.OnReady != nil {
+		o.OnReady(ready)
+	}
+
+	var runErr error
+	select {
+	case <-ctx.Done():
+	case runErr = <-errc:
+	}
+	isReady.Store(false)
+	log.Info("shutting down: draining in-flight requests", "timeout", cfg.Server.ShutdownTimeout.D().String())
+	sctx, scancel := context.WithTimeout(context.WithoutCancel(ctx), cfg.Server.ShutdownTimeout.D())
+	defer scancel()
+	var sw sync.WaitGroup
+	for _, l := range lns {
+		sw.Add(1)
+		go func() {
+			defer sw.Done()
+			if err := l.srv.Shutdown(sctx); err != nil {
+				log.Warn("shutdown did not drain in time; closing connections", "listener", l.name, "err", err)
+				l.srv.Close()
+			}
+		}()
+	}
+	sw.Wait()
+	cancel()
+	log.Info("gatehouse stopped")
+	return runErr
+}
+
+func checkWritable(dir string) error {
+	f, err := os.CreateTemp(dir, ".probe-*")
+	if err != nil {
+		return fmt.Errorf("data_dir %s is not writable: %w", dir, errors.Unwrap(err))
+	}
+	f.Close()
+	return os.Remove(f.Name())
+}
+
+func newHTTPServer(s gatehouse.Server, h http.Handler, tc *tls.Config, log *slog.Logger) *http.Server {
+	return &http.Server{
+		Handler:           h,
+		TLSConfig:         tc,
+		ReadHeaderTimeout: s.ReadHeaderTimeout.D(),
+		ReadTimeout:       s.ReadTimeout.D(),
+		WriteTimeout:      s.WriteTimeout.D(),
+		IdleTimeout:       s.IdleTimeout.D(),
+		MaxHeaderBytes:    int(s.MaxHeaderBytes),
+		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelDebug),
+	}
+}
+
+// tlsSetup builds the public listener's TLS config from the configured
+// certificate source.
+func tlsSetup(ctx context.Context, cfg *gatehouse.Config, log *slog.Logger, wg *sync.WaitGroup) (*tls.Config, Ready, *certs.ACME, error) {
+	var ready Ready
+	t := cfg.Listen.TLS
+	tc, err := certs.ServerConfig(t.Profile)
+	if err != nil {
+		return nil, ready, nil, err
+	}
+	var acmeMgr *certs.ACME
+	switch {
+	case t.ACME != nil:
+		a := t.ACME
+		o := certs.ACMEOptions{
+			Domains: a.Domains, Email: a.Email, CA: a.CA, StorageDir: filepath.Join(cfg.DataDir, "acme"),
+			EABKeyID: a.EABKeyID, EABMACKey: a.EABMACKey.Value(), AltHTTPPort: a.AltHTTPPort, AltTLSALPNPort: a.AltTLSALPNPort, Log: log,
+		}
+		for _, ch := range a.Challenges {
+			o.HTTP01 = o.HTTP01 || ch == "http-01"
+			o.TLSALPN01 = o.TLSALPN01 || ch == "tls-alpn-01"
+		}
+		if a.CARoot != "" {
+			if o.CARoots, err = certs.LoadCARoots(a.CARoot); err != nil {
+				return nil, ready, nil, err
+			}
+		}
+		if acmeMgr, err = certs.NewACME(o); err != nil {
+			return nil, ready, nil, err
+		}
+		acmeMgr.Apply(tc)
+	case t.CertFile != "":
+		fs, err := certs.NewFileSource(t.CertFile, t.KeyFile, log)
+		if err != nil {
+			return nil, ready, nil, err
+		}
+		tc.GetCertificate = fs.GetCertificate
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if err := fs.Watch(ctx); err != nil {
+				log.Warn("certificate files are not watched; reload needs a restart", "err", err)
+			}
+		}()
+	default:
+		ss, err := certs.EnsureSelfSigned(cfg.DataDir, t.SelfSignedHosts, time.Now())
+		if err != nil {
+			return nil, ready, nil, err
+		}
+		fs, err := certs.NewFileSource(ss.CertFile, ss.KeyFile, log)
+		if err != nil {
+			return nil, ready, nil, err
+		}
+		tc.GetCertificate = fs.GetCertificate
+		ready.CAFile = ss.CAFile
+		wg.Add(1)
+		go func() { // renew the generated certificate before it expires
+			defer wg.Done()
+			tick := time.NewTicker(12 * time.Hour)
+			defer tick.Stop()
+			for {
+				select {
+				case <-ctx.Done():
+					return
+				case <-tick.C:
+					if _, err := certs.EnsureSelfSigned(cfg.DataDir, t.SelfSignedHosts, time.Now()); err != nil {
+						log.Error("renewing the self-signed certificate failed", "err", err)
+					} else if err := fs.Reload(); err != nil {
+						log.Error("reloading the self-signed certificate failed", "err", err)
+					}
+				}
+			}
+		}()
+	}
+	if ca := t.ClientAuth; ca != nil {
+		if err := certs.WithClientAuth(tc, ca.CAFile, ca.Mode); err != nil {
+			return nil, ready, nil, err
+		}
+	}
+	return tc, ready, acmeMgr, nil
+}
+
+// watchConfig reloads the gateway when the config file changes or a reload
+// is requested (SIGHUP). A bad file is logged and the old config keeps serving.
+func watchConfig(ctx context.Context, path string, reload <-chan struct{}, gw *gatehouse.Gateway, log *slog.Logger) {
+	abs, _ := filepath.Abs(path)
+	var events <-chan fsnotify.Event
+	if w, err := fsnotify.NewWatcher(); err != nil {
+		log.Warn("config file is not watched; reload with SIGHUP", "err", err)
+	} else {
+		defer w.Close()
+		if err := w.Add(filepath.Dir(abs)); err != nil {
+			log.Warn("config file is not watched; reload with SIGHUP", "err", err)
+		} else {
+			events = w.Events
+		}
+	}
+	var debounce <-chan time.Time
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case ev := <-events:
+			if evAbs, _ := filepath.Abs(ev.Name); evAbs == abs && !ev.Has(fsnotify.Chmod) {
+				debounce = time.After(250 * time.Millisecond)
+			}
+		case <-reload:
+			debounce = time.After(0)
+		case <-debounce:
+			_ = gw.ReloadFile(path)
+		}
+	}
+}
+
+// VersionInfo returns version, commit, Go version and modules from build info.
+func VersionInfo(version string) string {
+	bi, ok := debug.ReadBuildInfo()
+	if !ok {
+		return "gatehouse " + version + " (no build info)\n"
+	}
+	commit, modified := "unknown", ""
+	for _, s := range bi.Settings {
+		switch s.Key {
+		case "vcs.revision":
+			commit = s.Value
+		case "vcs.modified":
+			if s.Value == "true" {
+				modified = " (modified)"
+			}
+		}
+	}
+	out := fmt.Sprintf("gatehouse %s\ncommit %s%s\n%s\nmodules:\n", version, commit, modified, bi.GoVersion)
+	for _, m := range bi.Deps {
+		v := m.Version
+		if m.Replace != nil {
+			v += " => " + m.Replace.Path + " " + m.Replace.Version
+		}
+		out += fmt.Sprintf("  %s %s\n", m.Path, v)
+	}
+	return out
+}

@@ -1,0 +1,46 @@
+package gatehouse
+
+import (
+	"net/http"
+)
+
+// This file is the one place that orders the stages. Config switches stages
+// on and sets them; it never reorders them.
+//
+//	[global] recover -> request id + client IP -> access log + metrics
+//	         -> security headers -> limits (method, URI, path normal form)
+//	         -> route match (no match: 404/405 problem, never proxied)
+//	[route]  body limit -> proxy
+//
+// Later stages slot into routeChain in this order: rate limit by client IP
+// (pre-auth) -> authenticate -> rate limit by principal -> authorize ->
+// validate request -> audit decision -> proxy -> validate response.
+
+type stage = func(http.Handler) http.Handler
+
+// chain wraps h so that stages[0] runs first.
+func chain(h http.Handler, stages ...stage) http.Handler {
+	for i := len(stages) - 1; i >= 0; i-- {
+		h = stages[i](h)
+	}
+	return h
+}
+
+// globalChain is what every request on a listener passes through, before
+// and including route matching. tls says whether the listener is HTTPS.
+func (s *snapshot) globalChain(tls bool) http.Handler {
+	return chain(s.matchStage(tls),
+		recoverStage(s.deps.Log),
+		requestIDStage(s.resolver, s.deps.Now),
+		accessLogStage(s.deps.AccessLog, s.accessLog, s.unmatched, s.deps.Now),
+		securityHeadersStage(tls),
+		limitsStage(s.maxURI),
+	)
+}
+
+// routeChain is what a request matched to rt passes through, after matching.
+func (s *snapshot) routeChain(rt *route, upstream http.Handler) http.Handler {
+	return chain(upstream,
+		bodyLimitStage(rt.maxBody),
+	)
+}

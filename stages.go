@@ -1,0 +1,304 @@
+package gatehouse
+
+import (
+	"bufio"
+	"crypto/rand"
+	"encoding/base32"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/netip"
+	"regexp"
+	"runtime/debug"
+	"strings"
+	"time"
+
+	"github.com/gatehouse-dev/gatehouse/clientip"
+	"github.com/gatehouse-dev/gatehouse/problem"
+)
+
+// reqState is the one mutable per-request record the global stages share. It
+// is created by the request-id stage; later stages fill in what they learn
+// (route, upstream) for the access log.
+type reqState struct {
+	id       string
+	start    time.Time
+	client   netip.Addr
+	route    *route
+	upstream string
+}
+
+type stateKey struct{}
+
+func stateFrom(r *http.Request) *reqState {
+	s, _ := r.Context().Value(stateKey{}).(*reqState)
+	return s
+}
+
+// recoverStage turns a panic below it into a 500 problem and an error log
+// line with the stack; the client never sees the stack (PD-01).
+func recoverStage(log *slog.Logger) func(http.Handler) http.Handler {
+	return func(next http.Handler) http.Handler {
+		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			sw := &statusWriter{ResponseWriter: w}
+			defer func() {
+				v := recover()
+				if v == nil {
+					return
+				}
+				if v == http.ErrAbortHandler {
+					panic(v)
+				}
+				log.Error("panic serving request", "request_id", problem.RequestID(r.Context()), "panic", fmt.Sprint(v), "stack", string(debug.Stack()))
+				if !sw.wroteHeader {
+					problem.Write(sw, r, problem.New(http.StatusInternalServerError, problem.TypeInternal, "the gateway failed to handle the request"))
+				}
+			}()
+			next.ServeHTTP(sw, r)
+		})
+	}
+}
+
+var (
+	idEncoding  = base32.NewEncoding("0123456789abcdefghjkmnpqrstvwxyz").WithPadding(base32.NoPadding)
+	safeIDRegex = regexp.MustCompile(`^[A-Za-z0-9._:-]{8,128}$`)
+)
+
+func newRequestID() string {
+	var b [15]byte
+	_, _ = rand.Read(b[:])
+	return idEncoding.EncodeToString(b[:])
+}
+
+// requestIDStage gives every request an id (120 random bits), resolves the
+// client address (PRX-01) and creates the shared request state. An incoming
+// X-Request-Id is kept only from a trusted proxy and only if it is a short
+// token of safe characters.
+func requestIDStage(resolver *clientip.Resolver, now func() time.Time) func(http.Handler) http.Handler {
+	return func(next http.Handler) http.Handler {
+		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			client, viaProxy := resolver.Resolve(r)
+			id := ""
+			if viaProxy {
+				if in := r.Header.Get("X-Request-Id"); safeIDRegex.MatchString(in) {
+					id = in
+				}
+			}
+			if id == "" {
+				id = newRequestID()
+			}
+			st := &reqState{id: id, start: now(), client: client}
+			ctx := problem.WithRequestID(r.Context(), id)
+			ctx = clientip.With(ctx, client)
+			ctx = contextWithState(ctx, st)
+			w.Header().Set("X-Request-Id", id)
+			next.ServeHTTP(w, r.WithContext(ctx))
+		})
+	}
+}
+
+// securityHeadersStage sets HDR-01 (and HSTS, TLS-05, on HTTPS) before anything
+// else writes, so gateway errors and proxied responses both carry them.
+func securityHeadersStage(tls bool) func(http.Handler) http.Handler {
+	return func(next http.Handler) http.Handler {
+		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			h := w.Header()
+			h.Set("X-Content-Type-Options", "nosniff")
+			h.Set("Referrer-Policy", "no-referrer")
+			h.Add("Content-Security-Policy", "frame-ancestors 'none'")
+			if tls {
+				h.Set("Strict-Transport-Security", HSTS)
+			}
+			next.ServeHTTP(w, r)
+		})
+	}
+}
+
+// HSTS is the Strict-Transport-Security value on every HTTPS response (TLS-05).
+const HSTS = "max-age=63072000; includeSubDomains"
+
+// limitsStage applies the global limits that do not depend on the route:
+// methods never proxied (PRX-02), URI length (PRX-04) and the path normal
+// form (PRX-05). Requests framed with Transfer-Encoding get their connection
+// closed after the response, so no bytes a client smuggled after a chunked
+// body can be read as another request (PRX-03).
+func limitsStage(maxURI int) func(http.Handler) http.Handler {
+	return func(next http.Handler) http.Handler {
+		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			if r.Method == http.MethodTrace || r.Method == http.MethodConnect {
+				w.Header().Set("Allow", "GET, HEAD, POST, PUT, PATCH, DELETE, OPTIONS")
+				problem.Write(w, r, problem.New(http.StatusMethodNotAllowed, problem.TypeMethodNotAllowed, r.Method+" is not allowed"))
+				return
+			}
+			if len(r.RequestURI) > maxURI {
+				problem.Write(w, r, problem.New(http.StatusRequestURITooLong, problem.TypeURITooLong, fmt.Sprintf("the request URI is longer than %d bytes", maxURI)))
+				return
+			}
+			if len(r.TransferEncoding) > 0 {
+				w.Header().Set("Connection", "close")
+			}
+			normal, decoded, err := NormalizePath(r.URL.EscapedPath())
+			if err != nil {
+				problem.Write(w, r, problem.New(http.StatusBadRequest, problem.TypeBadPath, err.Error()))
+				return
+			}
+			if decoded != r.URL.Path || normal != r.URL.EscapedPath() {
+				u := *r.URL
+				u.Path, u.RawPath = decoded, normal
+				if normal == decoded {
+					u.RawPath = ""
+				}
+				r2 := *r
+				r2.URL = &u
+				r = &r2
+			}
+			next.ServeHTTP(w, r)
+		})
+	}
+}
+
+// bodyLimitStage caps the request body of a route (PRX-04): a declared
+// length over the cap is refused at once, an undeclared one is cut off at
+// the cap and answered with 413 by the proxy.
+func bodyLimitStage(max int64) func(http.Handler) http.Handler {
+	return func(next http.Handler) http.Handler {
+		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			if r.ContentLength > max {
+				w.Header().Set("Connection", "close")
+				problem.Write(w, r, problem.New(http.StatusRequestEntityTooLarge, problem.TypeBodyTooLarge, fmt.Sprintf("the request body is larger than %d bytes", max)))
+				return
+			}
+			if r.Body != nil && r.Body != http.NoBody {
+				r.Body = http.MaxBytesReader(w, r.Body, max)
+			}
+			next.ServeHTTP(w, r)
+		})
+	}
+}
+
+// statusWriter records the status and size of a response and the problem
+// written through it. It unwraps, so http.ResponseController keeps working.
+type statusWriter struct {
+	http.ResponseWriter
+	status      int
+	bytes       int64
+	wroteHeader bool
+	problem     *problem.Problem
+}
+
+func (w *statusWriter) WriteHeader(code int) {
+	if !w.wroteHeader && code >= 200 {
+		w.status, w.wroteHeader = code, true
+	}
+	w.ResponseWriter.WriteHeader(code)
+}
+
+func (w *statusWriter) Write(b []byte) (int, error) {
+	if !w.wroteHeader {
+		w.status, w.wroteHeader = http.StatusOK, true
+	}
+	n, err := w.ResponseWriter.Write(b)
+	w.bytes += int64(n)
+	return n, err
+}
+
+func (w *statusWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
+
+// Flush keeps streaming responses streaming through the wrapper.
+func (w *statusWriter) Flush() {
+	if !w.wroteHeader {
+		w.status, w.wroteHeader = http.StatusOK, true
+	}
+	_ = http.NewResponseController(w.ResponseWriter).Flush()
+}
+
+// Hijack is passed through for protocol upgrades (WebSocket).
+func (w *statusWriter) Hijack() (net.Conn, *bufio.ReadWriter, error) {
+	return http.NewResponseController(w.ResponseWriter).Hijack()
+}
+
+func (w *statusWriter) RecordProblem(p *problem.Problem) { w.problem = p }
+
+var errNoState = errors.New("no request state")
+
+// accessLogStage writes one JSON line per request (when enabled) and updates
+// the request metrics. It never logs headers, cookies, credentials or query
+// values (LOG-02): the query appears as its parameter names only.
+func accessLogStage(log *slog.Logger, enabled bool, unmatched *routeMetrics, now func() time.Time) func(http.Handler) http.Handler {
+	return func(next http.Handler) http.Handler {
+		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			sw, ok := w.(*statusWriter)
+			if !ok {
+				sw = &statusWriter{ResponseWriter: w}
+			}
+			next.ServeHTTP(sw, r)
+			st := stateFrom(r)
+			if st == nil {
+				log.Error("access log", "err", errNoState)
+				return
+			}
+			status := sw.status
+			if status == 0 {
+				status = http.StatusOK
+			}
+			elapsed := now().Sub(st.start)
+			rm, routeName := unmatched, ""
+			if st.route != nil {
+				rm, routeName = st.route.metrics, st.route.name
+			}
+			rm.observe(status, elapsed.Seconds())
+			if !enabled {
+				return
+			}
+			attrs := make([]slog.Attr, 0, 14)
+			attrs = append(attrs,
+				slog.String("request_id", st.id),
+				slog.String("method", r.Method),
+				slog.String("route", routeName),
+				slog.String("path", r.URL.EscapedPath()),
+			)
+			if r.URL.RawQuery != "" {
+				attrs = append(attrs, slog.Any("query_keys", queryKeys(r.URL.RawQuery)))
+			}
+			attrs = append(attrs,
+				slog.Int("status", status),
+				slog.Int64("bytes", sw.bytes),
+				slog.Float64("duration_ms", float64(elapsed.Microseconds())/1000),
+				slog.String("client_ip", st.client.String()),
+				slog.String("proto", r.Proto),
+			)
+			if st.upstream != "" {
+				attrs = append(attrs, slog.String("upstream", st.upstream))
+			}
+			if sw.problem != nil {
+				attrs = append(attrs, slog.String("problem", sw.problem.Type))
+				if sw.problem.Err != nil {
+					attrs = append(attrs, slog.String("error", sw.problem.Err.Error()))
+				}
+			}
+			log.LogAttrs(r.Context(), slog.LevelInfo, "request", attrs...)
+		})
+	}
+}
+
+// queryKeys returns the parameter names of a raw query, at most 20, each
+// at most 64 bytes; values are never returned.
+func queryKeys(raw string) []string {
+	var keys []string
+	for part := range strings.SplitSeq(raw, "&") {
+		if len(keys) == 20 {
+			keys = append(keys, "...")
+			break
+		}
+		k, _, _ := strings.Cut(part, "=")
+		if len(k) > 64 {
+			k = k[:64] + "..."
+		}
+		if k != "" {
+			keys = append(keys, k)
+		}
+	}
+	return keys
+}
