@@ -189,7 +189,7 @@ func (d *decoder) value(n *yaml.Node, v reflect.Value, path string) {
 		d.errf(path, n, "YAML aliases are not allowed in a gateway config")
 		return
 	}
-	if path != "" {
+	if _, ok := d.lines[path]; !ok && path != "" {
 		d.lines[path] = n.Line
 	}
 	if n.Kind == yaml.ScalarNode && n.ShortTag() == "!!null" {
@@ -291,6 +291,7 @@ func (d *decoder) structure(n *yaml.Node, v reflect.Value, path string) {
 			continue
 		}
 		fp := join(path, k.Value)
+		d.lines[fp] = k.Line
 		if k.Value == "<<" {
 			d.errf(fp, k, "YAML merge keys are not allowed in a gateway config")
 			continue
@@ -316,12 +317,34 @@ func suggest(got string, fields map[string]fieldInfo) string {
 		names = append(names, name)
 	}
 	sort.Strings(names)
+	norm := func(s string) string { return strings.ToLower(strings.NewReplacer("_", "", "-", "").Replace(s)) }
 	for _, name := range names {
-		if strings.EqualFold(strings.ReplaceAll(name, "_", ""), strings.ReplaceAll(strings.ReplaceAll(got, "-", ""), "_", "")) {
+		if editDistance(norm(name), norm(got)) <= 2 {
 			return fmt.Sprintf(" (did you mean %q?)", name)
 		}
 	}
 	return " (known: " + strings.Join(names, ", ") + ")"
+}
+
+// editDistance is the Levenshtein distance of two short strings.
+func editDistance(a, b string) int {
+	prev := make([]int, len(b)+1)
+	cur := make([]int, len(b)+1)
+	for j := range prev {
+		prev[j] = j
+	}
+	for i := 1; i <= len(a); i++ {
+		cur[0] = i
+		for j := 1; j <= len(b); j++ {
+			cost := 1
+			if a[i-1] == b[j-1] {
+				cost = 0
+			}
+			cur[j] = min(prev[j]+1, cur[j-1]+1, prev[j-1]+cost)
+		}
+		prev, cur = cur, prev
+	}
+	return prev[len(b)]
 }
 
 // Duration is a time.Duration written as a Go duration string ("5s", "1m30s").
