@@ -28,12 +28,12 @@ func (c *Config) validate() []FieldError {
 	v.tls("listen.tls", &c.Listen.TLS)
 	if c.HTTP != nil {
 		v.hostPort("http.address", c.HTTP.Address)
-		if c.HTTP.Address == c.Listen.Address {
+		if sameListener(c.HTTP.Address, c.Listen.Address) {
 			v.errf("http.address", "must differ from listen.address")
 		}
 	}
 	v.hostPort("admin.address", c.Admin.Address)
-	if c.Admin.Address == c.Listen.Address {
+	if sameListener(c.Admin.Address, c.Listen.Address) {
 		v.errf("admin.address", "the admin listener must not share the public listener (PRX-06)")
 	}
 	if c.Admin.Plaintext && !isLoopback(c.Admin.Address) {
@@ -69,6 +69,14 @@ func (c *Config) validate() []FieldError {
 	}
 	v.routes()
 	return v.errs
+}
+
+// sameListener reports whether two listen addresses name the same socket.
+// Port 0 (any free port) never clashes.
+func sameListener(a, b string) bool {
+	_, pa, errA := net.SplitHostPort(a)
+	_, pb, errB := net.SplitHostPort(b)
+	return errA == nil && errB == nil && pa != "0" && a == b || errA == nil && errB == nil && pa == pb && pa != "0" && (strings.HasPrefix(a, ":") || strings.HasPrefix(b, ":"))
 }
 
 func isLoopback(hostport string) bool {

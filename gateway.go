@@ -226,6 +226,9 @@ func (s *snapshot) compileRoute(rc *Route) (*route, error) {
 		rt.maxBody = int64(*rc.MaxBodyBytes)
 	}
 	upErrors := s.deps.Metrics.upstreamErrors
+	for _, kind := range []string{proxy.KindConnect, proxy.KindTimeout, proxy.KindProtocol} {
+		upErrors.WithLabelValues(rc.Name, kind) // export zeros, so rates work from the start
+	}
 	p, err := proxy.New(proxy.Options{
 		Targets: targets, StripPrefix: u.StripPrefix, PreserveHost: u.PreserveHost,
 		Timeout: u.Timeout.D(), UnhealthyFor: u.UnhealthyFor.D(), Transport: tr,

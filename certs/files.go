@@ -76,8 +76,9 @@ func (fs *FileSource) GetCertificate(*tls.ClientHelloInfo) (*tls.Certificate, er
 
 // Watch reloads the pair when the files (or their directories, for
 // symlink-swapping deployments) change, until ctx is done. Events are
-// debounced by 200ms so a cert and key written one after the other reload once.
-func (fs *FileSource) Watch(ctx context.Context) error {
+// debounced by 200ms so a cert and key written one after the other reload
+// once. onReload, when not nil, is told of every reload attempt.
+func (fs *FileSource) Watch(ctx context.Context, onReload func(error)) error {
 	w, err := fsnotify.NewWatcher()
 	if err != nil {
 		return err
@@ -103,7 +104,11 @@ func (fs *FileSource) Watch(ctx context.Context) error {
 			fs.log.Warn("certificate watch error", "err", err)
 		case <-debounce:
 			before := fs.cur.Load()
-			if err := fs.Reload(); err != nil {
+			err := fs.Reload()
+			if onReload != nil {
+				onReload(err)
+			}
+			if err != nil {
 				fs.log.Error("certificate reload failed; the current certificate stays", "file", fs.certFile, "err", err)
 				continue
 			}

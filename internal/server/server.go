@@ -39,7 +39,9 @@ type Options struct {
 	LogOutput io.Writer
 	// OnReady is called once all listeners accept connections.
 	OnReady func(Ready)
-	Version string
+	// OnReload, when set, is told the result of every config reload attempt.
+	OnReload func(error)
+	Version  string
 }
 
 // Ready describes a running gateway.
@@ -48,6 +50,9 @@ type Ready struct {
 	// CAFile is the generated development CA, when the gateway made its own certificate.
 	CAFile  string
 	Gateway *gatehouse.Gateway
+	// CertReady receives the result of the first ACME certificate
+	// management run (nil: every domain has a certificate); nil without ACME.
+	CertReady <-chan error
 }
 
 // NewLogger builds the operational logger of a config: JSON (or text) on w,
@@ -84,10 +89,12 @@ func Run(ctx context.Context, o Options) error {
 	if err := checkWritable(cfg.DataDir); err != nil {
 		return err
 	}
-	ctx, cancel := context.WithCancel(ctx)
-	defer cancel()
+	// Deferred in this order so that, on any return, background work is
+	// cancelled first and then waited for.
 	var wg sync.WaitGroup
 	defer wg.Wait()
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
 
 	tlsConf, ready, acmeMgr, err := tlsSetup(ctx, cfg, log, &wg)
 	if err != nil {
@@ -159,19 +166,23 @@ func Run(ctx context.Context, o Options) error {
 		}()
 	}
 	if acmeMgr != nil {
+		certReady := make(chan error, 1)
+		ready.CertReady = certReady
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
 			defer acmeMgr.Stop()
-			if err := acmeMgr.Start(ctx); err != nil && ctx.Err() == nil {
+			err := acmeMgr.Start(ctx)
+			if err != nil && ctx.Err() == nil {
 				log.Error("ACME certificate management failed", "err", err)
 			}
+			certReady <- err
 			<-ctx.Done()
 		}()
 	}
 	if o.ConfigPath != "" {
 		wg.Add(1)
-		go func() { defer wg.Done(); watchConfig(ctx, o.ConfigPath, o.Reload, gw, log) }()
+		go func() { defer wg.Done(); watchConfig(ctx, o.ConfigPath, o.Reload, gw, log, o.OnReload) }()
 	}
 	isReady.Store(true)
 	log.Info("gatehouse started", "public", ready.PublicAddr, "http", ready.HTTPAddr, "admin", ready.AdminAddr, "routes", len(cfg.Routes), "version", o.Version)
@@ -266,7 +277,7 @@ func tlsSetup(ctx context.Context, cfg *gatehouse.Config, log *slog.Logger, wg *
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			if err := fs.Watch(ctx); err != nil {
+			if err := fs.Watch(ctx, nil); err != nil {
 				log.Warn("certificate files are not watched; reload needs a restart", "err", err)
 			}
 		}()
@@ -310,7 +321,7 @@ func tlsSetup(ctx context.Context, cfg *gatehouse.Config, log *slog.Logger, wg *
 
 // watchConfig reloads the gateway when the config file changes or a reload
 // is requested (SIGHUP). A bad file is logged and the old config keeps serving.
-func watchConfig(ctx context.Context, path string, reload <-chan struct{}, gw *gatehouse.Gateway, log *slog.Logger) {
+func watchConfig(ctx context.Context, path string, reload <-chan struct{}, gw *gatehouse.Gateway, log *slog.Logger, onReload func(error)) {
 	abs, _ := filepath.Abs(path)
 	var events <-chan fsnotify.Event
 	if w, err := fsnotify.NewWatcher(); err != nil {
@@ -335,7 +346,10 @@ func watchConfig(ctx context.Context, path string, reload <-chan struct{}, gw *g
 		case <-reload:
 			debounce = time.After(0)
 		case <-debounce:
-			_ = gw.ReloadFile(path)
+			err := gw.ReloadFile(path)
+			if onReload != nil {
+				onReload(err)
+			}
 		}
 	}
 }
