@@ -8,6 +8,7 @@ import (
 	"math"
 	"os"
 	"reflect"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -83,11 +84,17 @@ func LoadFile(path string) (*Config, error) {
 func Parse(name string, data []byte) (*Config, error) {
 	c := &Config{file: name}
 	d := &decoder{lines: map[string]int{}}
-	d.document(data, c)
-	if len(d.errs) == 0 {
+	if d.document(data, c) {
+		// Validate what did decode, so every error is reported at once; a
+		// field that failed to decode is not reported again.
 		c.lines = d.lines
 		c.applyDefaults()
-		d.errs = append(d.errs, c.validate()...)
+		decodeErrs := slices.Clone(d.errs)
+		for _, ve := range c.validate() {
+			if !slices.ContainsFunc(decodeErrs, func(de FieldError) bool { return related(de.Path, ve.Path) }) {
+				d.errs = append(d.errs, ve)
+			}
+		}
 	}
 	if len(d.errs) > 0 {
 		return nil, &ConfigError{File: name, Errors: d.errs}
@@ -108,27 +115,38 @@ func (d *decoder) errf(path string, n *yaml.Node, format string, args ...any) {
 	d.errs = append(d.errs, FieldError{Path: path, Line: line, Msg: fmt.Sprintf(format, args...)})
 }
 
-func (d *decoder) document(data []byte, c *Config) {
+// related reports whether one field path is the other or lies under it.
+func related(a, b string) bool {
+	under := func(x, y string) bool {
+		return x == y || strings.HasPrefix(x, y+".") || strings.HasPrefix(x, y+"[")
+	}
+	return a == "" || b == "" || under(a, b) || under(b, a)
+}
+
+// document decodes data into c. It reports false when the YAML itself could
+// not be read, so there is nothing to validate.
+func (d *decoder) document(data []byte, c *Config) bool {
 	dec := yaml.NewDecoder(bytes.NewReader(data))
 	var doc yaml.Node
 	if err := dec.Decode(&doc); err != nil {
 		if errors.Is(err, io.EOF) {
 			d.errf("", nil, "the file is empty")
-			return
+			return false
 		}
 		d.errs = append(d.errs, yamlSyntaxError(err))
-		return
+		return false
 	}
 	var extra yaml.Node
 	if err := dec.Decode(&extra); !errors.Is(err, io.EOF) {
 		d.errf("", &extra, "only one YAML document is allowed")
-		return
+		return false
 	}
 	root := &doc
 	if root.Kind == yaml.DocumentNode && len(root.Content) == 1 {
 		root = root.Content[0]
 	}
 	d.value(root, reflect.ValueOf(c).Elem(), "")
+	return true
 }
 
 // yamlSyntaxError turns "yaml: line 3: mapping values..." into a FieldError.

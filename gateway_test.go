@@ -5,6 +5,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"encoding/pem"
 	"fmt"
 	"io"
 	"log/slog"
@@ -711,4 +712,41 @@ func TestMetricsCountRoutes(t *testing.T) {
 	if counts["orders/2xx"] != 1 || counts["/4xx"] != 1 {
 		t.Errorf("counts = %v", counts)
 	}
+}
+
+// TLS-07: upstream certificates are verified against the system roots or
+// the configured CA; skipping verification is an explicit, logged opt-in.
+func TestUpstreamTLSVerification(t *testing.T) {
+	up := httptest.NewTLSServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, "secure") }))
+	defer up.Close()
+	caFile := filepath.Join(t.TempDir(), "ca.pem")
+	if err := os.WriteFile(caFile, pemCert(up.Certificate().Raw), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	route := func(extra string) string {
+		return fmt.Sprintf("routes:\n  - name: tls\n    match: {path: /s}\n    upstream: {url: %q%s}\n", up.URL, extra)
+	}
+	g := startGateway(t, route(""))
+	p := checkProblem(t, get(t, g.srv.URL+"/s"), 502, "bad-gateway")
+	if strings.Contains(p.Detail, "x509") {
+		t.Errorf("TLS detail leaked to the client: %q", p.Detail)
+	}
+	if !strings.Contains(g.logs(), "certificate") {
+		t.Errorf("verification failure not logged:\n%s", g.logs())
+	}
+	g = startGateway(t, route(", ca_file: "+caFile+", server_name: example.com"))
+	if res := get(t, g.srv.URL+"/s"); res.StatusCode != 200 || body(t, res) != "secure" {
+		t.Errorf("custom CA: %d", res.StatusCode)
+	}
+	g = startGateway(t, route(", insecure_skip_verify: true"))
+	if res := get(t, g.srv.URL+"/s"); res.StatusCode != 200 {
+		t.Errorf("insecure_skip_verify: %d", res.StatusCode)
+	}
+	if !strings.Contains(g.logs(), "insecure_skip_verify") {
+		t.Error("insecure opt-in not logged")
+	}
+}
+
+func pemCert(der []byte) []byte {
+	return pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der})
 }

@@ -1,0 +1,73 @@
+package gatehouse
+
+import (
+	"go/parser"
+	"go/token"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+// Rule 10: every package has a package doc comment.
+func TestEveryPackageHasDoc(t *testing.T) {
+	err := filepath.WalkDir(".", func(path string, d os.DirEntry, err error) error {
+		if err != nil || !d.IsDir() || strings.HasPrefix(d.Name(), ".") && path != "." || d.Name() == "testdata" {
+			if d != nil && d.IsDir() && (strings.HasPrefix(d.Name(), ".") && path != "." || d.Name() == "testdata") {
+				return filepath.SkipDir
+			}
+			return err
+		}
+		pkgs, err := parser.ParseDir(token.NewFileSet(), path, func(fi os.FileInfo) bool { return !strings.HasSuffix(fi.Name(), "_test.go") }, parser.ParseComments|parser.PackageClauseOnly)
+		if err != nil {
+			return err
+		}
+		for name, p := range pkgs {
+			documented := false
+			for _, f := range p.Files {
+				if f.Doc != nil && strings.HasPrefix(f.Doc.Text(), "Package "+name) || name == "main" && f.Doc != nil {
+					documented = true
+				}
+			}
+			if !documented {
+				t.Errorf("package %s (%s) has no package doc comment", name, path)
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+}
+
+// Rule 13 and the dependency direction: core and capability packages never
+// import testing, database or cache drivers, or the gatehouse package itself.
+func TestDependencyHygiene(t *testing.T) {
+	out, err := exec.Command("go", "list", "-f", `{{.ImportPath}} {{join .Deps " "}}`, "./...").Output()
+	if err != nil {
+		t.Fatal(err)
+	}
+	const mod = "github.com/gatehouse-dev/gatehouse"
+	capability := []string{"problem", "identity", "clientip", "certs", "proxy"}
+	forbiddenEverywhere := []string{"testing", "github.com/jackc/pgx", "modernc.org/sqlite", "github.com/redis/go-redis"}
+	for _, line := range strings.Split(strings.TrimSpace(string(out)), "\n") {
+		fields := strings.Fields(line)
+		pkg, deps := fields[0], fields[1:]
+		rel := strings.TrimPrefix(strings.TrimPrefix(pkg, mod), "/")
+		for _, d := range deps {
+			for _, f := range forbiddenEverywhere {
+				if (d == f || strings.HasPrefix(d, f+"/")) && !strings.HasPrefix(rel, "store/") && !strings.HasPrefix(rel, "ratelimit/redislimit") {
+					t.Errorf("%s depends on %s", pkg, d)
+				}
+			}
+			for _, c := range capability {
+				if rel == c || strings.HasPrefix(rel, c+"/") {
+					if d == mod || strings.HasPrefix(d, mod+"/internal") || d == mod+"/admin" {
+						t.Errorf("capability package %s imports %s", rel, d)
+					}
+				}
+			}
+		}
+	}
+}

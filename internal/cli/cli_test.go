@@ -1,0 +1,71 @@
+package cli
+
+import (
+	"bytes"
+	"context"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+func run(t *testing.T, args ...string) (code int, stdout, stderr string) {
+	t.Helper()
+	var out, errb bytes.Buffer
+	code = Main(context.Background(), args, &out, &errb)
+	return code, out.String(), errb.String()
+}
+
+func writeFile(t *testing.T, name, src string) string {
+	t.Helper()
+	p := filepath.Join(t.TempDir(), name)
+	if err := os.WriteFile(p, []byte(src), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+func TestValidate(t *testing.T) {
+	good := writeFile(t, "good.yaml", "routes:\n  - name: a\n    match: {path: /a}\n    upstream: {url: \"http://127.0.0.1:1\"}\n")
+	code, out, _ := run(t, "validate", "--config", good)
+	if code != 0 || !strings.Contains(out, "ok (1 routes)") {
+		t.Errorf("good config: code %d out %q", code, out)
+	}
+	bad := writeFile(t, "bad.yaml", "listen:\n  adress: x\nroutes:\n  - name: a\n    match: {path: /a}\n    upstream: {url: \"ftp://x\"}\n")
+	code, _, errs := run(t, "validate", "--config", bad)
+	if code != 1 {
+		t.Errorf("bad config exit %d, want 1", code)
+	}
+	for _, want := range []string{"2 error(s)", "listen.adress: line 2: unknown field", "routes[0].upstream.url: line 6: scheme must be http or https"} {
+		if !strings.Contains(errs, want) {
+			t.Errorf("stderr lacks %q:\n%s", want, errs)
+		}
+	}
+	if code, _, errs := run(t, "validate", "--config", filepath.Join(t.TempDir(), "missing.yaml")); code != 1 || !strings.Contains(errs, "no such file") {
+		t.Errorf("missing file: %d %q", code, errs)
+	}
+	if code, _, _ := run(t, "validate"); code != 2 {
+		t.Errorf("no --config: exit %d, want 2", code)
+	}
+}
+
+func TestServeRefusesBadConfig(t *testing.T) {
+	bad := writeFile(t, "bad.yaml", "routes: {}\n")
+	if code, _, errs := run(t, "serve", "--config", bad); code != 1 || !strings.Contains(errs, "expected a list") {
+		t.Errorf("serve with a bad config: %d %q", code, errs)
+	}
+}
+
+func TestVersionAndSchema(t *testing.T) {
+	code, out, _ := run(t, "version")
+	if code != 0 || !strings.Contains(out, "gatehouse dev") || !strings.Contains(out, "go1.") {
+		t.Errorf("version: %d %q", code, out)
+	}
+	code, out, _ = run(t, "schema")
+	if code != 0 || !strings.Contains(out, `"$schema"`) {
+		t.Errorf("schema: %d", code)
+	}
+	if code, _, errs := run(t, "nonsense"); code != 1 || !strings.Contains(errs, "unknown command") {
+		t.Errorf("unknown command: %d %q", code, errs)
+	}
+}
