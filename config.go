@@ -120,7 +120,6 @@ type Upstream struct {
 	URLs                  []string `yaml:"urls" doc:"Backend URLs, used round robin; a failing one is skipped for unhealthy_for."`
 	StripPrefix           string   `yaml:"strip_prefix" doc:"Path prefix removed before the request is sent on; the backend URL's own path is then prepended."`
 	PreserveHost          bool     `yaml:"preserve_host" doc:"Send the client's Host header instead of the backend's."`
-	Timeout               Duration `yaml:"timeout" doc:"Whole upstream exchange, until the response headers. Default 30s."`
 	DialTimeout           Duration `yaml:"dial_timeout" doc:"TCP connect timeout. Default 5s."`
 	TLSHandshakeTimeout   Duration `yaml:"tls_handshake_timeout" doc:"TLS handshake timeout. Default 5s."`
 	ResponseHeaderTimeout Duration `yaml:"response_header_timeout" doc:"Time to wait for response headers after the request is sent. Default 30s."`
@@ -195,7 +194,6 @@ func (c *Config) applyDefaults() {
 		if u.URL != "" && len(u.URLs) == 0 {
 			u.URLs = []string{u.URL}
 		}
-		setDefault(&u.Timeout, Duration(defaultUpstreamTimeout))
 		setDefault(&u.DialTimeout, Duration(defaultDialTimeout))
 		setDefault(&u.TLSHandshakeTimeout, Duration(defaultTLSHandshake))
 		setDefault(&u.ResponseHeaderTimeout, Duration(defaultUpstreamTimeout))

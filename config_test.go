@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"errors"
 	"flag"
+	"io"
 	"os"
 	"path/filepath"
 	"strings"
@@ -50,7 +51,7 @@ func TestConfigDefaults(t *testing.T) {
 		t.Errorf("timeouts not defaulted: %+v", c.Server)
 	}
 	u := c.Routes[0].Upstream
-	if len(u.URLs) != 1 || u.URLs[0] != "http://127.0.0.1:9000" || u.Timeout.D() == 0 || u.DialTimeout.D() == 0 {
+	if len(u.URLs) != 1 || u.URLs[0] != "http://127.0.0.1:9000" || u.ResponseHeaderTimeout.D() == 0 || u.DialTimeout.D() == 0 {
 		t.Errorf("upstream defaults: %+v", u)
 	}
 	if !c.Log.AccessLog() || c.Log.Format != "json" {
@@ -222,7 +223,7 @@ func FuzzParseConfig(f *testing.F) {
 			}
 			return
 		}
-		if _, err := New(c, Deps{}); err != nil {
+		if _, err := New(c, Deps{AccessLog: io.Discard}); err != nil {
 			t.Fatalf("a config that validates must compile: %v", err)
 		}
 	})

@@ -325,7 +325,7 @@ func (v *validator) upstream(p string, u *Upstream) {
 	for _, d := range []struct {
 		name string
 		v    Duration
-	}{{"timeout", u.Timeout}, {"dial_timeout", u.DialTimeout}, {"tls_handshake_timeout", u.TLSHandshakeTimeout}, {"response_header_timeout", u.ResponseHeaderTimeout}} {
+	}{{"dial_timeout", u.DialTimeout}, {"tls_handshake_timeout", u.TLSHandshakeTimeout}, {"response_header_timeout", u.ResponseHeaderTimeout}} {
 		if d.v <= 0 {
 			v.errf(p+"."+d.name, "must be greater than zero")
 		}

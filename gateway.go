@@ -4,10 +4,12 @@ import (
 	"context"
 
 	"fmt"
+	"io"
 	"log/slog"
 	"net/http"
 	"net/netip"
 	"net/url"
+	"os"
 	"reflect"
 	"sync"
 	"sync/atomic"
@@ -21,8 +23,10 @@ import (
 // Deps is the long-lived state that survives reloads: loggers, metrics and
 // upstream connection pools. Zero fields get defaults in New.
 type Deps struct {
-	Log        *slog.Logger // operational log
-	AccessLog  *slog.Logger // one line per request; nil means Log
+	Log *slog.Logger // operational log
+	// AccessLog receives one JSON line per request; nil means os.Stderr.
+	// Wrap it in a BufferedLog to batch writes.
+	AccessLog  io.Writer
 	Metrics    *Metrics
 	Transports *proxy.Transports
 	Now        func() time.Time
@@ -61,7 +65,56 @@ type route struct {
 	chain   http.Handler
 }
 
-func (rt *route) ServeHTTP(w http.ResponseWriter, r *http.Request) { rt.chain.ServeHTTP(w, r) }
+// ServeHTTP is called by the mux for a matched request. The mux is handed a
+// matchWriter; the route takes the real writer back out of it and marks
+// the request matched.
+func (rt *route) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if mw, ok := w.(*matchWriter); ok {
+		mw.matched = true
+		if mw.st != nil {
+			mw.st.route = rt
+		}
+		w = mw.ResponseWriter
+	}
+	rt.chain.ServeHTTP(w, r)
+}
+
+// matchWriter is what the mux writes to. When the mux finds no route, its
+// own not-found, method-not-allowed or redirect handler writes here instead:
+// the writes are captured (status, Allow) and the gateway answers with a
+// problem. It lives inside reqState, so matching allocates nothing.
+type matchWriter struct {
+	http.ResponseWriter
+	st      *reqState
+	matched bool
+	status  int
+	scratch http.Header
+}
+
+func (mw *matchWriter) Header() http.Header {
+	if mw.matched {
+		return mw.ResponseWriter.Header()
+	}
+	if mw.scratch == nil {
+		mw.scratch = http.Header{}
+	}
+	return mw.scratch
+}
+
+func (mw *matchWriter) WriteHeader(code int) {
+	if mw.matched {
+		mw.ResponseWriter.WriteHeader(code)
+		return
+	}
+	mw.status = code
+}
+
+func (mw *matchWriter) Write(b []byte) (int, error) {
+	if mw.matched {
+		return mw.ResponseWriter.Write(b)
+	}
+	return len(b), nil
+}
 
 // staticSettings are read once; changing them needs a restart.
 type staticSettings struct {
@@ -83,7 +136,7 @@ func New(cfg *Config, deps Deps) (*Gateway, error) {
 		deps.Log = slog.New(slog.DiscardHandler)
 	}
 	if deps.AccessLog == nil {
-		deps.AccessLog = deps.Log
+		deps.AccessLog = os.Stderr
 	}
 	if deps.Metrics == nil {
 		deps.Metrics = NewMetrics()
@@ -231,7 +284,7 @@ func (s *snapshot) compileRoute(rc *Route) (*route, error) {
 	}
 	p, err := proxy.New(proxy.Options{
 		Targets: targets, StripPrefix: u.StripPrefix, PreserveHost: u.PreserveHost,
-		Timeout: u.Timeout.D(), UnhealthyFor: u.UnhealthyFor.D(), Transport: tr,
+		UnhealthyFor: u.UnhealthyFor.D(), Transport: tr,
 		TrustedPeer: s.resolver.Trusted, Log: s.deps.Log, Now: s.deps.Now,
 		OnTarget: func(r *http.Request, target string) {
 			if st := stateFrom(r); st != nil {
@@ -254,20 +307,31 @@ func (s *snapshot) compileRoute(rc *Route) (*route, error) {
 // plain listener it answers with a redirect or a refusal.
 func (s *snapshot) matchStage(tls bool) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		h, _ := s.mux.Handler(r)
-		rt, ok := h.(*route)
-		if !ok {
-			s.notMatched(w, r, h)
+		st := stateFrom(r)
+		if !tls || st == nil {
+			h, _ := s.mux.Handler(r)
+			rt, ok := h.(*route)
+			if !ok {
+				c := &capture{header: http.Header{}}
+				h.ServeHTTP(c, r)
+				s.notMatched(w, r, c.status, c.header)
+				return
+			}
+			if st != nil {
+				st.route = rt
+			}
+			if !tls {
+				servePlain(w, r, rt)
+			} else {
+				s.mux.ServeHTTP(w, r)
+			}
 			return
 		}
-		if st := stateFrom(r); st != nil {
-			st.route = rt
+		st.mw = matchWriter{ResponseWriter: w, st: st}
+		s.mux.ServeHTTP(&st.mw, r)
+		if !st.mw.matched {
+			s.notMatched(w, r, st.mw.status, st.mw.scratch)
 		}
-		if !tls {
-			servePlain(w, r, rt)
-			return
-		}
-		s.mux.ServeHTTP(w, r)
 	})
 }
 
@@ -292,11 +356,9 @@ func (c *capture) Header() http.Header         { return c.header }
 func (c *capture) Write(b []byte) (int, error) { return len(b), nil }
 func (c *capture) WriteHeader(code int)        { c.status = code }
 
-func (s *snapshot) notMatched(w http.ResponseWriter, r *http.Request, h http.Handler) {
-	c := &capture{header: http.Header{}}
-	h.ServeHTTP(c, r)
-	if c.status == http.StatusMethodNotAllowed {
-		w.Header().Set("Allow", c.header.Get("Allow"))
+func (s *snapshot) notMatched(w http.ResponseWriter, r *http.Request, status int, h http.Header) {
+	if status == http.StatusMethodNotAllowed {
+		w.Header().Set("Allow", h.Get("Allow"))
 		problem.Write(w, r, problem.New(http.StatusMethodNotAllowed, problem.TypeMethodNotAllowed, "the route does not allow "+r.Method))
 		return
 	}

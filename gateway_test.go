@@ -88,7 +88,7 @@ func startGateway(t *testing.T, src string) *testGateway {
 	cfg := mustParse(t, src)
 	buf, mu := &bytes.Buffer{}, &sync.Mutex{}
 	log := slog.New(slog.NewJSONHandler(lockedBuffer{mu, buf}, nil))
-	gw, err := New(cfg, Deps{Log: log})
+	gw, err := New(cfg, Deps{Log: log, AccessLog: lockedBuffer{mu, buf}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -458,7 +458,7 @@ func TestUpstreamFailures(t *testing.T) {
 			case <-r.Context().Done():
 			}
 		})
-		g := startGateway(t, strings.Replace(routeYAML(up.URL, ""), "strip_prefix: /api}", "strip_prefix: /api, timeout: 200ms}", 1))
+		g := startGateway(t, strings.Replace(routeYAML(up.URL, ""), "strip_prefix: /api}", "strip_prefix: /api, response_header_timeout: 200ms}", 1))
 		checkProblem(t, get(t, g.srv.URL+"/api/orders"), 504, "gateway-timeout")
 	})
 	t.Run("reset is 502", func(t *testing.T) {

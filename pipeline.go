@@ -32,7 +32,7 @@ func (s *snapshot) globalChain(tls bool) http.Handler {
 	return chain(s.matchStage(tls),
 		recoverStage(s.deps.Log),
 		requestIDStage(s.resolver, s.deps.Now),
-		accessLogStage(s.deps.AccessLog, s.accessLog, s.unmatched, s.deps.Now),
+		accessLogStage(s.deps.AccessLog, s.deps.Log, s.accessLog, s.unmatched, s.deps.Now),
 		securityHeadersStage(tls),
 		limitsStage(s.maxURI),
 	)

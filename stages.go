@@ -6,6 +6,7 @@ import (
 	"encoding/base32"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"net"
 	"net/http"
@@ -28,6 +29,7 @@ type reqState struct {
 	client   netip.Addr
 	route    *route
 	upstream string
+	mw       matchWriter
 }
 
 type stateKey struct{}
@@ -93,23 +95,34 @@ func requestIDStage(resolver *clientip.Resolver, now func() time.Time) func(http
 			ctx := problem.WithRequestID(r.Context(), id)
 			ctx = clientip.With(ctx, client)
 			ctx = contextWithState(ctx, st)
-			w.Header().Set("X-Request-Id", id)
+			w.Header()["X-Request-Id"] = []string{id}
 			next.ServeHTTP(w, r.WithContext(ctx))
 		})
 	}
 }
 
+// Header values shared by every response. Each slice has len == cap, so an
+// Add by a later writer (the proxy copying upstream headers) appends to a
+// new array and never writes into these.
+var (
+	valNosniff    = []string{"nosniff"}
+	valNoReferrer = []string{"no-referrer"}
+	valCSP        = []string{"frame-ancestors 'none'"}
+	valHSTS       = []string{HSTS}
+)
+
 // securityHeadersStage sets HDR-01 (and HSTS, TLS-05, on HTTPS) before anything
-// else writes, so gateway errors and proxied responses both carry them.
+// else writes, so gateway errors and proxied responses both carry them. The
+// keys are canonical, so the map is written directly.
 func securityHeadersStage(tls bool) func(http.Handler) http.Handler {
 	return func(next http.Handler) http.Handler {
 		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 			h := w.Header()
-			h.Set("X-Content-Type-Options", "nosniff")
-			h.Set("Referrer-Policy", "no-referrer")
-			h.Add("Content-Security-Policy", "frame-ancestors 'none'")
+			h["X-Content-Type-Options"] = valNosniff
+			h["Referrer-Policy"] = valNoReferrer
+			h["Content-Security-Policy"] = valCSP
 			if tls {
-				h.Set("Strict-Transport-Security", HSTS)
+				h["Strict-Transport-Security"] = valHSTS
 			}
 			next.ServeHTTP(w, r)
 		})
@@ -226,7 +239,7 @@ var errNoState = errors.New("no request state")
 // accessLogStage writes one JSON line per request (when enabled) and updates
 // the request metrics. It never logs headers, cookies, credentials or query
 // values (LOG-02): the query appears as its parameter names only.
-func accessLogStage(log *slog.Logger, enabled bool, unmatched *routeMetrics, now func() time.Time) func(http.Handler) http.Handler {
+func accessLogStage(out io.Writer, errLog *slog.Logger, enabled bool, unmatched *routeMetrics, now func() time.Time) func(http.Handler) http.Handler {
 	return func(next http.Handler) http.Handler {
 		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 			sw, ok := w.(*statusWriter)
@@ -236,14 +249,15 @@ func accessLogStage(log *slog.Logger, enabled bool, unmatched *routeMetrics, now
 			next.ServeHTTP(sw, r)
 			st := stateFrom(r)
 			if st == nil {
-				log.Error("access log", "err", errNoState)
+				errLog.Error("access log", "err", errNoState)
 				return
 			}
 			status := sw.status
 			if status == 0 {
 				status = http.StatusOK
 			}
-			elapsed := now().Sub(st.start)
+			end := now()
+			elapsed := end.Sub(st.start)
 			rm, routeName := unmatched, ""
 			if st.route != nil {
 				rm, routeName = st.route.metrics, st.route.name
@@ -252,33 +266,40 @@ func accessLogStage(log *slog.Logger, enabled bool, unmatched *routeMetrics, now
 			if !enabled {
 				return
 			}
-			attrs := make([]slog.Attr, 0, 14)
-			attrs = append(attrs,
-				slog.String("request_id", st.id),
-				slog.String("method", r.Method),
-				slog.String("route", routeName),
-				slog.String("path", r.URL.EscapedPath()),
-			)
+			bp := lineBufs.Get().(*[]byte)
+			l := startLine((*bp)[:0], end, "request")
+			l.str("request_id", st.id)
+			l.str("method", r.Method)
+			l.str("route", routeName)
+			l.str("path", r.URL.EscapedPath())
 			if r.URL.RawQuery != "" {
-				attrs = append(attrs, slog.Any("query_keys", queryKeys(r.URL.RawQuery)))
+				l.strs("query_keys", queryKeys(r.URL.RawQuery))
 			}
-			attrs = append(attrs,
-				slog.Int("status", status),
-				slog.Int64("bytes", sw.bytes),
-				slog.Float64("duration_ms", float64(elapsed.Microseconds())/1000),
-				slog.String("client_ip", st.client.String()),
-				slog.String("proto", r.Proto),
-			)
+			l.int("status", int64(status))
+			l.int("bytes", sw.bytes)
+			l.float("duration_ms", float64(elapsed.Microseconds())/1000)
+			var ipBuf [64]byte
+			l.b = append(l.b, `,"client_ip":"`...)
+			l.b = append(l.b, st.client.AppendTo(ipBuf[:0])...)
+			l.b = append(l.b, '"')
+			l.str("proto", r.Proto)
 			if st.upstream != "" {
-				attrs = append(attrs, slog.String("upstream", st.upstream))
+				l.str("upstream", st.upstream)
 			}
 			if sw.problem != nil {
-				attrs = append(attrs, slog.String("problem", sw.problem.Type))
+				l.str("problem", sw.problem.Type)
 				if sw.problem.Err != nil {
-					attrs = append(attrs, slog.String("error", sw.problem.Err.Error()))
+					l.str("error", sw.problem.Err.Error())
 				}
 			}
-			log.LogAttrs(r.Context(), slog.LevelInfo, "request", attrs...)
+			l.b = append(l.b, '}', '\n')
+			if _, err := out.Write(l.b); err != nil {
+				errLog.Warn("access log write failed", "err", err)
+			}
+			*bp = l.b
+			if cap(l.b) <= 16<<10 {
+				lineBufs.Put(bp)
+			}
 		})
 	}
 }

@@ -11,7 +11,10 @@ import (
 	"context"
 	"encoding/json"
 	"net/http"
+	"slices"
 	"strconv"
+
+	"github.com/gatehouse-dev/gatehouse/internal/jsonenc"
 )
 
 // TypeBase prefixes every problem type URI. Types are stable identifiers, not
@@ -128,25 +131,43 @@ func Write(w http.ResponseWriter, r *http.Request, p *Problem) {
 	}
 }
 
-// Marshal returns the JSON body of p with the given request id.
+// Marshal returns the JSON body of p with the given request id. The
+// standard members are encoded directly; Extra, when present, through
+// encoding/json.
 func Marshal(p *Problem, requestID string) []byte {
-	m := make(map[string]any, 6+len(p.Extra))
-	for k, v := range p.Extra {
-		m[k] = v
-	}
-	m["type"] = p.Type
-	m["title"] = p.Title
-	m["status"] = p.Status
+	b := make([]byte, 0, 192)
+	b = append(b, `{"type":`...)
+	b = jsonenc.AppendString(b, p.Type)
+	b = append(b, `,"title":`...)
+	b = jsonenc.AppendString(b, p.Title)
+	b = append(b, `,"status":`...)
+	b = strconv.AppendInt(b, int64(p.Status), 10)
 	if p.Detail != "" {
-		m["detail"] = p.Detail
+		b = append(b, `,"detail":`...)
+		b = jsonenc.AppendString(b, p.Detail)
 	}
 	if requestID != "" {
-		m["request_id"] = requestID
+		b = append(b, `,"request_id":`...)
+		b = jsonenc.AppendString(b, requestID)
 	}
-	b, err := json.Marshal(m)
-	if err != nil {
-		// Extra held something unserialisable: fall back to the safe members.
-		b, _ = json.Marshal(map[string]any{"type": p.Type, "title": p.Title, "status": p.Status, "request_id": requestID})
+	keys := make([]string, 0, len(p.Extra))
+	for k := range p.Extra {
+		switch k {
+		case "type", "title", "status", "detail", "request_id":
+			continue // the standard members cannot be overridden
+		}
+		keys = append(keys, k)
 	}
-	return append(b, '\n')
+	slices.Sort(keys)
+	for _, k := range keys {
+		v, err := json.Marshal(p.Extra[k])
+		if err != nil {
+			continue // an unserialisable extra is dropped, never the problem
+		}
+		b = append(b, ',')
+		b = jsonenc.AppendString(b, k)
+		b = append(b, ':')
+		b = append(b, v...)
+	}
+	return append(b, '}', '\n')
 }

@@ -35,10 +35,11 @@ type Options struct {
 	Targets      []*url.URL
 	StripPrefix  string
 	PreserveHost bool
-	// Timeout bounds the exchange until the response headers arrive.
-	Timeout      time.Duration
 	UnhealthyFor time.Duration
-	Transport    http.RoundTripper
+	// Transport bounds each exchange: its dial, TLS handshake and
+	// response-header timeouts (see NewTransport). There is no per-request
+	// timer on top.
+	Transport http.RoundTripper
 	// TrustedPeer reports whether the connection peer is a trusted proxy,
 	// whose X-Forwarded-For chain is kept and extended.
 	TrustedPeer func(netip.Addr) bool
@@ -116,14 +117,7 @@ func New(opts Options) (*Proxy, error) {
 }
 
 // ServeHTTP forwards r upstream.
-func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	if p.opts.Timeout > 0 {
-		ctx, cancel := context.WithTimeout(r.Context(), p.opts.Timeout)
-		defer cancel()
-		r = r.WithContext(ctx)
-	}
-	p.rp.ServeHTTP(w, r)
-}
+func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) { p.rp.ServeHTTP(w, r) }
 
 // pick returns the next healthy target in round-robin order; when all are
 // down it returns the next one anyway (trying beats refusing).

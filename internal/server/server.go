@@ -100,7 +100,9 @@ func Run(ctx context.Context, o Options) error {
 	if err != nil {
 		return err
 	}
-	gw, err := gatehouse.New(cfg, gatehouse.Deps{Log: log})
+	accessLog := gatehouse.NewBufferedLog(o.LogOutput, 100*time.Millisecond)
+	defer accessLog.Close()
+	gw, err := gatehouse.New(cfg, gatehouse.Deps{Log: log, AccessLog: accessLog})
 	if err != nil {
 		return err
 	}

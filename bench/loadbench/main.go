@@ -1,0 +1,446 @@
+// Command loadbench measures Gatehouse side by side with the fastest plain
+// Go reverse proxy (the floor): a bare httputil.ReverseProxy with a buffer
+// pool and a tuned Transport. It starts an upstream, the floor and the
+// gateway as separate processes, pins each proxy to one core and the
+// upstream and load generator (wrk) to the other, drives each with the same
+// keep-alive load in interleaved rounds, and prints requests/s, p50/p99
+// latency and peak RSS of each, with the ratio Gatehouse / floor.
+//
+//	go run ./bench/loadbench            # all scenarios
+//	go run ./bench/loadbench -rounds 5 -duration 15s -scenarios plain
+//
+// The same binary is re-executed as each role (upstream, floor, gatehouse).
+// Everything listens on 127.0.0.1 only and stops by itself.
+package main
+
+import (
+	"bufio"
+	"context"
+	"crypto/tls"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/http/httputil"
+	"net/url"
+	"os"
+	"os/exec"
+	"os/signal"
+	"path/filepath"
+	"regexp"
+	"runtime/pprof"
+	"sort"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"time"
+
+	"github.com/gatehouse-dev/gatehouse"
+	"github.com/gatehouse-dev/gatehouse/certs"
+)
+
+func main() {
+	if len(os.Args) > 2 && os.Args[1] == "role" {
+		if err := role(os.Args[2], os.Args[3:]); err != nil {
+			fmt.Fprintln(os.Stderr, err)
+			os.Exit(1)
+		}
+		return
+	}
+	if err := orchestrate(); err != nil {
+		fmt.Fprintln(os.Stderr, "loadbench:", err)
+		os.Exit(1)
+	}
+}
+
+// ---- roles (each runs in its own pinned process) ----
+
+func role(name string, args []string) error {
+	fs := flag.NewFlagSet(name, flag.ExitOnError)
+	listen := fs.String("listen", "127.0.0.1:0", "")
+	upstream := fs.String("upstream", "", "")
+	tlsDir := fs.String("tls-dir", "", "serve TLS with the certificate generated in this dir")
+	accessLog := fs.Bool("access-log", true, "")
+	cpuProfile := fs.String("cpuprofile", "", "write a CPU profile of this role to the file")
+	_ = fs.Parse(args)
+	if *cpuProfile != "" {
+		f, err := os.Create(*cpuProfile)
+		if err != nil {
+			return err
+		}
+		if err := pprof.StartCPUProfile(f); err != nil {
+			return err
+		}
+		defer pprof.StopCPUProfile()
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, os.Interrupt)
+	defer stop()
+	var h http.Handler
+	switch name {
+	case "upstream":
+		body := []byte(`{"id":"1","tenant":"acme","owner":"alice","item":"anvil","quantity":1,"status":"open"}`)
+		h = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			w.Header().Set("Content-Type", "application/json")
+			w.Header().Set("Content-Length", strconv.Itoa(len(body)))
+			_, _ = w.Write(body)
+		})
+	case "floor":
+		u, err := url.Parse(*upstream)
+		if err != nil {
+			return err
+		}
+		h = &httputil.ReverseProxy{
+			Rewrite:    func(pr *httputil.ProxyRequest) { pr.SetURL(u); pr.SetXForwarded() },
+			Transport:  tunedTransport(),
+			BufferPool: pool{},
+		}
+	case "gatehouse":
+		src := fmt.Sprintf(`
+log: {access: %t}
+routes:
+  - name: orders
+    match: {methods: [GET], path: "/orders/{id}"}
+    upstream: {url: %q}
+`, *accessLog, *upstream)
+		cfg, err := gatehouse.Parse("bench.yaml", []byte(src))
+		if err != nil {
+			return err
+		}
+		// The access log goes where a real deployment's would: a pipe read by
+		// another process is the common case; here, /dev/null through the
+		// same JSON handler (the encoding cost is paid, the disk is not).
+		devnull, _ := os.OpenFile(os.DevNull, os.O_WRONLY, 0)
+		access := gatehouse.NewBufferedLog(devnull, 100*time.Millisecond)
+		defer access.Close()
+		gw, err := gatehouse.New(cfg, gatehouse.Deps{Log: slog.New(slog.NewJSONHandler(devnull, nil)), AccessLog: access})
+		if err != nil {
+			return err
+		}
+		h = gw
+	default:
+		return fmt.Errorf("unknown role %s", name)
+	}
+	ln, err := net.Listen("tcp", *listen)
+	if err != nil {
+		return err
+	}
+	srv := &http.Server{Handler: h, ReadHeaderTimeout: 5 * time.Second, IdleTimeout: 120 * time.Second}
+	if *tlsDir != "" {
+		ss, err := certs.EnsureSelfSigned(*tlsDir, nil, time.Now())
+		if err != nil {
+			return err
+		}
+		src, err := certs.NewFileSource(ss.CertFile, ss.KeyFile, nil)
+		if err != nil {
+			return err
+		}
+		tc, _ := certs.ServerConfig(certs.Intermediate)
+		tc.GetCertificate = src.GetCertificate
+		tc.NextProtos = []string{"http/1.1"} // wrk speaks HTTP/1.1
+		ln = tls.NewListener(ln, tc)
+	}
+	fmt.Println(ln.Addr().String()) // the orchestrator reads the address
+	go func() { <-ctx.Done(); _ = srv.Close() }()
+	if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+		return err
+	}
+	return nil
+}
+
+// tunedTransport is the floor's transport: large idle pool, keep-alive, no compression.
+func tunedTransport() *http.Transport {
+	return &http.Transport{
+		DialContext:         (&net.Dialer{Timeout: 5 * time.Second, KeepAlive: 30 * time.Second}).DialContext,
+		MaxIdleConns:        0,
+		MaxIdleConnsPerHost: 512,
+		IdleConnTimeout:     90 * time.Second,
+		DisableCompression:  true,
+		ForceAttemptHTTP2:   false,
+	}
+}
+
+type pool struct{}
+
+var bufs = sync.Pool{New: func() any { b := make([]byte, 32<<10); return &b }}
+
+func (pool) Get() []byte  { return *(bufs.Get().(*[]byte)) }
+func (pool) Put(b []byte) { bufs.Put(&b) }
+
+// ---- orchestration ----
+
+type proc struct {
+	cmd  *exec.Cmd
+	addr string
+}
+
+func startRole(core string, name string, args ...string) (*proc, error) {
+	self, err := os.Executable()
+	if err != nil {
+		return nil, err
+	}
+	cmd := exec.Command("taskset", append([]string{"-c", core, self, "role", name}, args...)...)
+	cmd.Env = append(os.Environ(), "GOMAXPROCS=1")
+	if core != "0" {
+		cmd.Env = append(cmd.Env[:len(cmd.Env)-1], "GOMAXPROCS=1")
+	}
+	out, err := cmd.StdoutPipe()
+	if err != nil {
+		return nil, err
+	}
+	cmd.Stderr = os.Stderr
+	if err := cmd.Start(); err != nil {
+		return nil, err
+	}
+	line, err := bufio.NewReader(out).ReadString('\n')
+	if err != nil {
+		_ = cmd.Process.Kill()
+		return nil, fmt.Errorf("%s did not start: %w", name, err)
+	}
+	go func() { _, _ = io.Copy(io.Discard, out) }()
+	return &proc{cmd: cmd, addr: strings.TrimSpace(line)}, nil
+}
+
+func (p *proc) stop() {
+	_ = p.cmd.Process.Signal(syscall.SIGTERM)
+	done := make(chan struct{})
+	go func() { _ = p.cmd.Wait(); close(done) }()
+	select {
+	case <-done:
+	case <-time.After(5 * time.Second):
+		_ = p.cmd.Process.Kill()
+	}
+}
+
+// rssKiB reads the resident set of a process (VmRSS) and its peak (VmHWM).
+func rssKiB(pid int) (rss, hwm int) {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
+	if err != nil {
+		return 0, 0
+	}
+	for _, line := range strings.Split(string(b), "\n") {
+		f := strings.Fields(line)
+		if len(f) < 2 {
+			continue
+		}
+		n, _ := strconv.Atoi(f[1])
+		switch f[0] {
+		case "VmRSS:":
+			rss = n
+		case "VmHWM:":
+			hwm = n
+		}
+	}
+	return rss, hwm
+}
+
+// childPID finds the proxy process under taskset (taskset execs, so it is the same pid).
+func childPID(p *proc) int { return p.cmd.Process.Pid }
+
+type result struct {
+	rps       float64
+	p50, p99  time.Duration
+	rssKiB    int
+	errors    int
+	cpuPerReq time.Duration // proxy CPU time (user+system) per request
+}
+
+// cpuTime reads a process's user+system CPU time from /proc/PID/stat.
+func cpuTime(pid int) time.Duration {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return 0
+	}
+	s := string(b)
+	if i := strings.LastIndexByte(s, ')'); i >= 0 {
+		s = s[i+2:]
+	}
+	f := strings.Fields(s)
+	if len(f) < 13 {
+		return 0
+	}
+	ut, _ := strconv.ParseInt(f[11], 10, 64)
+	st, _ := strconv.ParseInt(f[12], 10, 64)
+	return time.Duration(ut+st) * (time.Second / 100) // USER_HZ is 100 on Linux
+}
+
+var totalRe = regexp.MustCompile(`(\d+) requests in`)
+
+var (
+	reqsRe    = regexp.MustCompile(`Requests/sec:\s+([0-9.]+)`)
+	latencyRe = regexp.MustCompile(`(?m)^\s+(50|99)(?:\.000)?%\s+([0-9.]+)(us|ms|s)`)
+	errorsRe  = regexp.MustCompile(`Non-2xx or 3xx responses: (\d+)|Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)`)
+)
+
+func parseDur(v, unit string) time.Duration {
+	f, _ := strconv.ParseFloat(v, 64)
+	switch unit {
+	case "us":
+		return time.Duration(f * float64(time.Microsecond))
+	case "ms":
+		return time.Duration(f * float64(time.Millisecond))
+	}
+	return time.Duration(f * float64(time.Second))
+}
+
+func runWrk(url string, conns int, d time.Duration, pid int) (result, error) {
+	var r result
+	cmd := exec.Command("taskset", "-c", "1", "wrk", "-t1", fmt.Sprintf("-c%d", conns), "-d"+d.String(), "--latency", url)
+	peak := 0
+	stopSample := make(chan struct{})
+	sampled := make(chan struct{})
+	go func() {
+		defer close(sampled)
+		t := time.NewTicker(250 * time.Millisecond)
+		defer t.Stop()
+		for {
+			select {
+			case <-stopSample:
+				return
+			case <-t.C:
+				if rss, _ := rssKiB(pid); rss > peak {
+					peak = rss
+				}
+			}
+		}
+	}()
+	cpu0 := cpuTime(pid)
+	out, err := cmd.CombinedOutput()
+	cpu1 := cpuTime(pid)
+	close(stopSample)
+	<-sampled
+	if err != nil {
+		return r, fmt.Errorf("wrk: %v: %s", err, out)
+	}
+	s := string(out)
+	m := reqsRe.FindStringSubmatch(s)
+	if m == nil {
+		return r, fmt.Errorf("wrk output not understood:\n%s", s)
+	}
+	r.rps, _ = strconv.ParseFloat(m[1], 64)
+	for _, lm := range latencyRe.FindAllStringSubmatch(s, -1) {
+		if lm[1] == "50" {
+			r.p50 = parseDur(lm[2], lm[3])
+		} else {
+			r.p99 = parseDur(lm[2], lm[3])
+		}
+	}
+	for _, em := range errorsRe.FindAllStringSubmatch(s, -1) {
+		for _, v := range em[1:] {
+			n, _ := strconv.Atoi(v)
+			r.errors += n
+		}
+	}
+	r.rssKiB = peak
+	if m := totalRe.FindStringSubmatch(s); m != nil {
+		if n, _ := strconv.ParseFloat(m[1], 64); n > 0 {
+			r.cpuPerReq = time.Duration(float64(cpu1-cpu0) / n)
+		}
+	}
+	return r, nil
+}
+
+func median(xs []float64) float64 {
+	s := append([]float64(nil), xs...)
+	sort.Float64s(s)
+	if len(s) == 0 {
+		return 0
+	}
+	return s[len(s)/2]
+}
+
+func orchestrate() error {
+	rounds := flag.Int("rounds", 3, "interleaved rounds per scenario")
+	duration := flag.Duration("duration", 10*time.Second, "wrk duration per round")
+	conns := flag.Int("connections", 64, "keep-alive connections")
+	scenarios := flag.String("scenarios", "plain,tls", "comma-separated: plain, tls, nolog")
+	flag.Parse()
+	if _, err := exec.LookPath("wrk"); err != nil {
+		return errors.New("wrk not found: apt-get install -y wrk")
+	}
+	if _, err := exec.LookPath("taskset"); err != nil {
+		return errors.New("taskset not found (util-linux)")
+	}
+	up, err := startRole("1", "upstream")
+	if err != nil {
+		return err
+	}
+	defer up.stop()
+	upURL := "http://" + up.addr
+	tmp, err := os.MkdirTemp("", "loadbench-")
+	if err != nil {
+		return err
+	}
+	defer os.RemoveAll(tmp)
+
+	fmt.Printf("loadbench: %d rounds x %s, %d connections, wrk and upstream on core 1, proxy on core 0 (GOMAXPROCS=1)\n", *rounds, *duration, *conns)
+	fmt.Printf("%-9s %-10s %12s %10s %10s %9s %12s\n", "scenario", "proxy", "req/s", "p50", "p99", "RSS MiB", "CPU/req")
+	for _, sc := range strings.Split(*scenarios, ",") {
+		var extra []string
+		scheme := "http"
+		gwExtra := []string{}
+		switch sc {
+		case "plain":
+		case "tls":
+			extra = []string{"-tls-dir", filepath.Join(tmp, "tls")}
+			scheme = "https"
+		case "nolog":
+			gwExtra = []string{"-access-log=false"}
+		default:
+			return fmt.Errorf("unknown scenario %s", sc)
+		}
+		floorArgs := append([]string{"-upstream", upURL}, extra...)
+		gwArgs := append(append([]string{"-upstream", upURL}, extra...), gwExtra...)
+		res := map[string][]result{}
+		for round := range *rounds {
+			order := []string{"floor", "gatehouse"}
+			if round%2 == 1 {
+				order = []string{"gatehouse", "floor"}
+			}
+			for _, name := range order {
+				args := floorArgs
+				if name == "gatehouse" {
+					args = gwArgs
+				}
+				p, err := startRole("0", name, args...)
+				if err != nil {
+					return err
+				}
+				target := scheme + "://" + p.addr + "/orders/1"
+				if _, err := runWrk(target, *conns, 2*time.Second, childPID(p)); err != nil { // warm-up
+					p.stop()
+					return err
+				}
+				r, err := runWrk(target, *conns, *duration, childPID(p))
+				p.stop()
+				if err != nil {
+					return err
+				}
+				if r.errors > 0 {
+					return fmt.Errorf("%s %s: %d errors", sc, name, r.errors)
+				}
+				res[name] = append(res[name], r)
+			}
+		}
+		summary := map[string]result{}
+		for _, name := range []string{"floor", "gatehouse"} {
+			var rps, p50, p99, rss, cpu []float64
+			for _, r := range res[name] {
+				rps = append(rps, r.rps)
+				p50 = append(p50, float64(r.p50))
+				p99 = append(p99, float64(r.p99))
+				rss = append(rss, float64(r.rssKiB))
+				cpu = append(cpu, float64(r.cpuPerReq))
+			}
+			s := result{rps: median(rps), p50: time.Duration(median(p50)), p99: time.Duration(median(p99)), rssKiB: int(median(rss)), cpuPerReq: time.Duration(median(cpu))}
+			summary[name] = s
+			fmt.Printf("%-9s %-10s %12.0f %10s %10s %9.1f %10.1fus\n", sc, name, s.rps, s.p50.Round(time.Microsecond), s.p99.Round(time.Microsecond), float64(s.rssKiB)/1024, float64(s.cpuPerReq)/1e3)
+		}
+		f, g := summary["floor"], summary["gatehouse"]
+		fmt.Printf("%-9s %-10s %11.3fx %9.2fx %9.2fx %9s %10.2fx\n", sc, "ratio", g.rps/f.rps, float64(g.p50)/float64(f.p50), float64(g.p99)/float64(f.p99), "", float64(g.cpuPerReq)/float64(f.cpuPerReq))
+	}
+	return nil
+}
