@@ -366,5 +366,5 @@ func (s *snapshot) notMatched(w http.ResponseWriter, r *http.Request, status int
 }
 
 func contextWithState(ctx context.Context, st *reqState) context.Context {
-	return context.WithValue(ctx, stateKey{}, st)
+	return problem.WithRequestInfo(ctx, st)
 }

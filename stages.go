@@ -20,11 +20,15 @@ import (
 	"github.com/gatehouse-dev/gatehouse/problem"
 )
 
-// reqState is the one mutable per-request record the global stages share. It
-// is created by the request-id stage; later stages fill in what they learn
-// (route, upstream) for the access log.
+// reqState is the one mutable per-request record the global stages share.
+// It lives inside the statusWriter made by the outermost stage (one
+// allocation for both), is filled by the request-id stage, and later stages
+// add what they learn (route, upstream) for the access log. It is the
+// context's request info (problem.RequestID) and client address source
+// (clientip.From).
 type reqState struct {
 	id       string
+	idHdr    [1]string // the X-Request-Id header value, without a new slice
 	start    time.Time
 	client   netip.Addr
 	route    *route
@@ -32,10 +36,14 @@ type reqState struct {
 	mw       matchWriter
 }
 
-type stateKey struct{}
+// RequestID implements problem.RequestInfo.
+func (s *reqState) RequestID() string { return s.id }
+
+// ClientIP implements clientip.Source.
+func (s *reqState) ClientIP() netip.Addr { return s.client }
 
 func stateFrom(r *http.Request) *reqState {
-	s, _ := r.Context().Value(stateKey{}).(*reqState)
+	s, _ := problem.Info(r.Context()).(*reqState)
 	return s
 }
 
@@ -91,11 +99,17 @@ func requestIDStage(resolver *clientip.Resolver, now func() time.Time) func(http
 			if id == "" {
 				id = newRequestID()
 			}
-			st := &reqState{id: id, start: now(), client: client}
-			ctx := problem.WithRequestID(r.Context(), id)
-			ctx = clientip.With(ctx, client)
-			ctx = contextWithState(ctx, st)
-			w.Header()["X-Request-Id"] = []string{id}
+			var st *reqState
+			if sw, ok := w.(*statusWriter); ok {
+				st = &sw.st
+			} else {
+				st = &reqState{}
+			}
+			st.id, st.start, st.client = id, now(), client
+			st.idHdr[0] = id
+			ctx := problem.WithRequestInfo(r.Context(), st)
+			ctx = clientip.WithSource(ctx, st)
+			w.Header()["X-Request-Id"] = st.idHdr[:]
 			next.ServeHTTP(w, r.WithContext(ctx))
 		})
 	}
@@ -199,6 +213,7 @@ type statusWriter struct {
 	bytes       int64
 	wroteHeader bool
 	problem     *problem.Problem
+	st          reqState
 }
 
 func (w *statusWriter) WriteHeader(code int) {

@@ -83,8 +83,23 @@ func With(ctx context.Context, a netip.Addr) context.Context {
 	return context.WithValue(ctx, ctxKey{}, a)
 }
 
-// From returns the client address stored by With (the zero Addr if none).
+// Source is a per-request record that knows the client address; the
+// gateway stores its request state this way (no copy of the address).
+type Source interface{ ClientIP() netip.Addr }
+
+// WithSource returns a context carrying src; From reads it.
+func WithSource(ctx context.Context, src Source) context.Context {
+	return context.WithValue(ctx, ctxKey{}, src)
+}
+
+// From returns the client address stored by With or WithSource (the zero
+// Addr if none).
 func From(ctx context.Context) netip.Addr {
-	a, _ := ctx.Value(ctxKey{}).(netip.Addr)
-	return a
+	switch v := ctx.Value(ctxKey{}).(type) {
+	case netip.Addr:
+		return v
+	case Source:
+		return v.ClientIP()
+	}
+	return netip.Addr{}
 }

@@ -89,10 +89,31 @@ func WithRequestID(ctx context.Context, id string) context.Context {
 	return context.WithValue(ctx, ctxKey{}, id)
 }
 
+// RequestInfo is a per-request record that knows its request id. The
+// gateway stores its own request state this way, so one context value
+// serves every reader without copying the id.
+type RequestInfo interface{ RequestID() string }
+
+// WithRequestInfo returns a context that carries info; RequestID reads it.
+func WithRequestInfo(ctx context.Context, info RequestInfo) context.Context {
+	return context.WithValue(ctx, ctxKey{}, info)
+}
+
+// Info returns the RequestInfo stored by WithRequestInfo, or nil.
+func Info(ctx context.Context) RequestInfo {
+	info, _ := ctx.Value(ctxKey{}).(RequestInfo)
+	return info
+}
+
 // RequestID returns the request id carried by ctx, or "".
 func RequestID(ctx context.Context) string {
-	id, _ := ctx.Value(ctxKey{}).(string)
-	return id
+	switch v := ctx.Value(ctxKey{}).(type) {
+	case string:
+		return v
+	case RequestInfo:
+		return v.RequestID()
+	}
+	return ""
 }
 
 // CauseRecorder is implemented by response writers that want to learn the
