@@ -71,8 +71,9 @@ type HTTP struct {
 
 // Admin configures the admin listener.
 type Admin struct {
-	Address   string `yaml:"address" doc:"host:port of the admin listener. Default 127.0.0.1:9443 (loopback)."`
-	Plaintext bool   `yaml:"plaintext" doc:"Serve the admin listener without TLS. Allowed only on a loopback address."`
+	Address    string      `yaml:"address" doc:"host:port of the admin listener. Default 127.0.0.1:9443 (loopback)."`
+	Plaintext  bool        `yaml:"plaintext" doc:"Serve the admin listener without TLS. Allowed only on a loopback address."`
+	ClientAuth *ClientAuth `yaml:"client_auth" doc:"Mutual TLS on the admin listener: only clients with a certificate from this CA connect."`
 }
 
 // Server holds listener timeouts and header limits (PRX-04).
@@ -174,6 +175,9 @@ func (c *Config) applyDefaults() {
 		}
 	}
 	setDefault(&c.Admin.Address, DefaultAdminListen)
+	if ca := c.Admin.ClientAuth; ca != nil {
+		setDefault(&ca.Mode, "require")
+	}
 	s := &c.Server
 	setDefault(&s.ReadHeaderTimeout, Duration(defaultReadHeaderTimeout))
 	setDefault(&s.ReadTimeout, Duration(defaultReadTimeout))

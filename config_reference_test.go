@@ -37,7 +37,12 @@ func configReference() string {
 			fv := v.Field(i)
 			ft := f.Type
 			if ft.Kind() == reflect.Pointer && ft.Elem().Kind() == reflect.Struct {
-				ft, fv = ft.Elem(), fv.Elem()
+				ft = ft.Elem()
+				if fv.IsNil() {
+					fv = reflect.New(ft).Elem() // no default object: show zero values
+				} else {
+					fv = fv.Elem()
+				}
 			}
 			p := path + name
 			switch {

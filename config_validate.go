@@ -39,6 +39,13 @@ func (c *Config) validate() []FieldError {
 	if c.Admin.Plaintext && !isLoopback(c.Admin.Address) {
 		v.errf("admin.plaintext", "plaintext is allowed only on a loopback admin address")
 	}
+	if ca := c.Admin.ClientAuth; ca != nil {
+		if c.Admin.Plaintext {
+			v.errf("admin.client_auth", "needs TLS: remove admin.plaintext")
+		}
+		v.readableFile("admin.client_auth.ca_file", ca.CAFile)
+		v.oneOf("admin.client_auth.mode", ca.Mode, "require", "verify_if_given")
+	}
 	for _, f := range []struct {
 		path string
 		d    Duration

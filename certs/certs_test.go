@@ -4,10 +4,8 @@ import (
 	"context"
 	"crypto/ecdsa"
 	"crypto/elliptic"
-	"crypto/rand"
 	"crypto/tls"
 	"crypto/x509"
-	"crypto/x509/pkix"
 	"errors"
 	"io"
 	"net"
@@ -370,20 +368,9 @@ func TestClientAuth(t *testing.T) {
 // clientCert issues a client-auth certificate from the CA generated in dataDir.
 func clientCert(t *testing.T, dataDir string) tls.Certificate {
 	t.Helper()
-	ca, caKey, err := loadPair(filepath.Join(dataDir, "tls", "ca.pem"), filepath.Join(dataDir, "tls", "ca-key.pem"))
+	c, err := IssueClient(dataDir, "client-1", time.Now())
 	if err != nil {
 		t.Fatal(err)
 	}
-	key, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	sn, _ := serial()
-	tmpl := &x509.Certificate{
-		SerialNumber: sn, Subject: pkix.Name{CommonName: "client-1"},
-		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour),
-		KeyUsage: x509.KeyUsageDigitalSignature, ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth},
-	}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, ca, &key.PublicKey, caKey)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return tls.Certificate{Certificate: [][]byte{der}, PrivateKey: key}
+	return c
 }

@@ -192,3 +192,36 @@ func writeAtomic(path string, data []byte, mode os.FileMode) error {
 	}
 	return os.Rename(tmp.Name(), path)
 }
+
+// IssueClient issues a client-authentication certificate for commonName
+// from the development CA generated in dir (see EnsureSelfSigned), valid
+// for 24 hours. It is for trying out and testing mTLS, not for production
+// client identities.
+func IssueClient(dir, commonName string, now time.Time) (tls.Certificate, error) {
+	tdir := filepath.Join(dir, "tls")
+	ca, caKey, err := loadPair(filepath.Join(tdir, "ca.pem"), filepath.Join(tdir, "ca-key.pem"))
+	if err != nil {
+		return tls.Certificate{}, fmt.Errorf("certs: development CA: %w", err)
+	}
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		return tls.Certificate{}, err
+	}
+	sn, err := serial()
+	if err != nil {
+		return tls.Certificate{}, err
+	}
+	tmpl := &x509.Certificate{
+		SerialNumber: sn,
+		Subject:      pkix.Name{CommonName: commonName},
+		NotBefore:    now.Add(-time.Hour),
+		NotAfter:     now.Add(24 * time.Hour),
+		KeyUsage:     x509.KeyUsageDigitalSignature,
+		ExtKeyUsage:  []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth},
+	}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, ca, &key.PublicKey, caKey)
+	if err != nil {
+		return tls.Certificate{}, err
+	}
+	return tls.Certificate{Certificate: [][]byte{der, ca.Raw}, PrivateKey: key}, nil
+}

@@ -41,7 +41,10 @@ type Options struct {
 	OnReady func(Ready)
 	// OnReload, when set, is told the result of every config reload attempt.
 	OnReload func(error)
-	Version  string
+	// OnShutdown, when set, is called once the public listener has stopped
+	// accepting connections and in-flight requests are draining.
+	OnShutdown func()
+	Version    string
 }
 
 // Ready describes a running gateway.
@@ -149,6 +152,11 @@ func Run(ctx context.Context, o Options) error {
 	if !cfg.Admin.Plaintext {
 		adminTLS, _ = certs.ServerConfig(certs.Intermediate)
 		adminTLS.GetCertificate = tlsConf.GetCertificate
+		if ca := cfg.Admin.ClientAuth; ca != nil {
+			if err := certs.WithClientAuth(adminTLS, ca.CAFile, ca.Mode); err != nil {
+				return fmt.Errorf("admin client_auth: %w", err)
+			}
+		}
 	}
 	ah := admin.Handler(admin.Options{Ready: isReady.Load, Registry: gw.Metrics().Registry, Version: o.Version})
 	if err := listen("admin", cfg.Admin.Address, ah, adminTLS); err != nil {
@@ -156,6 +164,9 @@ func Run(ctx context.Context, o Options) error {
 	}
 	ready.AdminAddr = lns[len(lns)-1].ln.Addr().String()
 	ready.Gateway = gw
+	if o.OnShutdown != nil {
+		lns[0].srv.RegisterOnShutdown(o.OnShutdown)
+	}
 
 	errc := make(chan error, len(lns))
 	for _, l := range lns {
@@ -372,6 +383,9 @@ func VersionInfo(version string) string {
 				modified = " (modified)"
 			}
 		}
+	}
+	if version == "dev" && bi.Main.Version != "" && bi.Main.Version != "(devel)" {
+		version = bi.Main.Version // installed with go install module@version
 	}
 	out := fmt.Sprintf("gatehouse %s\ncommit %s%s\n%s\nmodules:\n", version, commit, modified, bi.GoVersion)
 	for _, m := range bi.Deps {

@@ -18,6 +18,7 @@ import (
 	"time"
 
 	"github.com/gatehouse-dev/gatehouse"
+	"github.com/gatehouse-dev/gatehouse/certs"
 )
 
 type running struct {
@@ -27,6 +28,7 @@ type running struct {
 	cancel   context.CancelFunc
 	done     chan error
 	reloaded chan error
+	draining chan struct{}
 	path     string
 	logs     *syncBuffer
 }
@@ -52,7 +54,7 @@ const baseConfig = `
 data_dir: %q
 listen: {address: "127.0.0.1:0"}
 http: {address: "127.0.0.1:0"}
-admin: {address: "127.0.0.1:0"}
+admin: {address: "127.0.0.1:0"%s}
 server: {read_header_timeout: 1s, shutdown_timeout: 10s, max_header_bytes: 4KiB}
 routes:
   - name: api
@@ -67,20 +69,27 @@ routes:
 // start runs a whole gateway process (in-process) with the given extra routes.
 func start(t *testing.T, upstream string, extra string) *running {
 	t.Helper()
+	return startWith(t, upstream, "", extra)
+}
+
+// startWith also adds adminExtra (flow-style fields) to the admin listener.
+func startWith(t *testing.T, upstream, adminExtra, extra string) *running {
+	t.Helper()
 	dir := t.TempDir()
 	path := filepath.Join(dir, "gatehouse.yaml")
-	writeConfig(t, path, fmt.Sprintf(baseConfig, dir, upstream, upstream, extra))
+	writeConfig(t, path, fmt.Sprintf(baseConfig, dir, adminExtra, upstream, upstream, extra))
 	cfg, err := gatehouse.LoadFile(path)
 	if err != nil {
 		t.Fatal(err)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
-	r := &running{cancel: cancel, done: make(chan error, 1), reloaded: make(chan error, 8), path: path, logs: &syncBuffer{}}
+	r := &running{cancel: cancel, done: make(chan error, 1), reloaded: make(chan error, 8), draining: make(chan struct{}), path: path, logs: &syncBuffer{}}
 	readyc := make(chan Ready, 1)
 	reload := make(chan struct{}, 1)
 	go func() {
 		r.done <- Run(ctx, Options{Config: cfg, ConfigPath: path, Reload: reload, LogOutput: r.logs,
-			OnReady: func(rd Ready) { readyc <- rd }, OnReload: func(err error) { r.reloaded <- err }})
+			OnReady: func(rd Ready) { readyc <- rd }, OnReload: func(err error) { r.reloaded <- err },
+			OnShutdown: func() { close(r.draining) }})
 	}()
 	select {
 	case rd := <-readyc:
@@ -245,7 +254,7 @@ func TestHotReload(t *testing.T) {
 		t.Fatalf("/new before reload: %d", res.StatusCode)
 	}
 	dir := filepath.Dir(r.path)
-	good := fmt.Sprintf(baseConfig, dir, up.URL, up.URL, "  - name: new\n    match: {path: /new}\n    upstream: {url: \""+up.URL+"\"}\n")
+	good := fmt.Sprintf(baseConfig, dir, "", up.URL, up.URL, "  - name: new\n    match: {path: /new}\n    upstream: {url: \""+up.URL+"\"}\n")
 	writeConfig(t, r.path, good)
 	waitReload(t, r.reloaded, true)
 	if res := r.get(t, "https://"+r.PublicAddr+"/new"); res.StatusCode != 200 {
@@ -301,17 +310,19 @@ func TestGracefulShutdown(t *testing.T) {
 	<-entered
 	r.cancel()
 	// The listener stops accepting while the request is in flight.
-	deadline := time.Now().Add(10 * time.Second)
-	for {
-		c, err := net.DialTimeout("tcp", r.PublicAddr, time.Second)
-		if err != nil {
-			break
-		}
+	select {
+	case <-r.draining:
+	case <-time.After(10 * time.Second):
+		t.Fatal("shutdown did not start")
+	}
+	if c, err := net.DialTimeout("tcp", r.PublicAddr, time.Second); err == nil {
 		c.Close()
-		if time.Now().After(deadline) {
-			t.Fatal("listener still accepting during shutdown")
-		}
-		runtimeGosched()
+		t.Fatal("listener still accepting during shutdown")
+	}
+	select {
+	case s := <-got:
+		t.Fatalf("in-flight request ended before it was released: %s", s)
+	default:
 	}
 	close(release)
 	if s := <-got; s != "200 finished" {
@@ -322,8 +333,6 @@ func TestGracefulShutdown(t *testing.T) {
 	}
 	r.done <- nil // for the cleanup
 }
-
-func runtimeGosched() { time.Sleep(10 * time.Millisecond) }
 
 func TestBadDataDir(t *testing.T) {
 	f := filepath.Join(t.TempDir(), "file")
@@ -354,5 +363,33 @@ func TestVersionInfo(t *testing.T) {
 		if !strings.Contains(v, want) {
 			t.Errorf("version info lacks %q:\n%s", want, v)
 		}
+	}
+}
+
+// TLS-08 on the admin listener: only clients with a certificate from the
+// configured CA connect.
+func TestAdminClientAuth(t *testing.T) {
+	up := echoUpstream(t)
+	caDir := t.TempDir()
+	ca, err := certs.EnsureSelfSigned(caDir, nil, time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := startWith(t, up.URL, fmt.Sprintf(", client_auth: {ca_file: %q}", ca.CAFile), "")
+	if _, err := r.client.Get("https://" + r.AdminAddr + "/healthz"); err == nil {
+		t.Fatal("admin answered a client without a certificate")
+	}
+	cert, err := certs.IssueClient(caDir, "ops", time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := &http.Client{Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: r.roots, Certificates: []tls.Certificate{cert}}}}
+	res, err := c.Get("https://" + r.AdminAddr + "/healthz")
+	if err != nil {
+		t.Fatal(err)
+	}
+	res.Body.Close()
+	if res.StatusCode != 200 {
+		t.Fatalf("admin with a client certificate: %d", res.StatusCode)
 	}
 }
