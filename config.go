@@ -2,6 +2,8 @@ package gatehouse
 
 import (
 	"time"
+
+	"github.com/gatehouse-dev/gatehouse/ratelimit"
 )
 
 // Config is the whole gateway configuration, as decoded from one YAML file.
@@ -12,15 +14,16 @@ import (
 // all or nothing (CFG-03). Load returns a Config with defaults applied and
 // every value validated; a Config is not modified after Load.
 type Config struct {
-	DataDir        string   `yaml:"data_dir" doc:"Directory for generated certificates, ACME state and (later) the embedded database. Static."`
-	Listen         Listen   `yaml:"listen" doc:"The public HTTPS listener. Static."`
-	HTTP           *HTTP    `yaml:"http" doc:"Optional plain-HTTP listener: API requests get a problem (TLS-06); routes marked browser get a 308 to HTTPS; serves ACME HTTP-01 challenges. Static."`
-	Admin          Admin    `yaml:"admin" doc:"The admin listener (health, readiness, metrics). Never on the public listener. Static."`
-	Server         Server   `yaml:"server" doc:"Timeouts and header limits of the listeners. Static."`
-	Log            Log      `yaml:"log" doc:"Logging. Static."`
-	TrustedProxies []string `yaml:"trusted_proxies" doc:"Peers (IPs or CIDRs) whose X-Forwarded-For is believed (PRX-01). Reloadable."`
-	Limits         Limits   `yaml:"limits" doc:"Global request limits. Reloadable."`
-	Routes         []Route  `yaml:"routes" doc:"Routes, matched on host, method and path. Reloadable."`
+	DataDir        string           `yaml:"data_dir" doc:"Directory for generated certificates, ACME state and (later) the embedded database. Static."`
+	Listen         Listen           `yaml:"listen" doc:"The public HTTPS listener. Static."`
+	HTTP           *HTTP            `yaml:"http" doc:"Optional plain-HTTP listener: API requests get a problem (TLS-06); routes marked browser get a 308 to HTTPS; serves ACME HTTP-01 challenges. Static."`
+	Admin          Admin            `yaml:"admin" doc:"The admin listener (health, readiness, metrics). Never on the public listener. Static."`
+	Server         Server           `yaml:"server" doc:"Timeouts and header limits of the listeners. Static."`
+	Log            Log              `yaml:"log" doc:"Logging. Static."`
+	RateLimit      RateLimitBackend `yaml:"rate_limit" doc:"Where rate-limit counters live: in memory (one instance) or in Redis (shared by all instances). Static."`
+	TrustedProxies []string         `yaml:"trusted_proxies" doc:"Peers (IPs or CIDRs) whose X-Forwarded-For is believed (PRX-01). Reloadable."`
+	Limits         Limits           `yaml:"limits" doc:"Global request limits. Reloadable."`
+	Routes         []Route          `yaml:"routes" doc:"Routes, matched on host, method and path. Reloadable."`
 
 	file  string
 	lines map[string]int
@@ -101,11 +104,58 @@ type Limits struct {
 
 // Route is one route: what it matches and where it sends the request.
 type Route struct {
-	Name         string    `yaml:"name" doc:"Unique route name, used in logs and metrics."`
-	Match        Match     `yaml:"match" doc:"What the route matches."`
-	Upstream     Upstream  `yaml:"upstream" doc:"Where matched requests go."`
-	MaxBodyBytes *ByteSize `yaml:"max_body_bytes" doc:"Body limit of this route, overriding limits.max_body_bytes."`
-	Browser      bool      `yaml:"browser" doc:"A browser page: plain-HTTP requests are redirected (308) to HTTPS instead of refused."`
+	Name         string          `yaml:"name" doc:"Unique route name, used in logs and metrics."`
+	Match        Match           `yaml:"match" doc:"What the route matches."`
+	Upstream     Upstream        `yaml:"upstream" doc:"Where matched requests go."`
+	MaxBodyBytes *ByteSize       `yaml:"max_body_bytes" doc:"Body limit of this route, overriding limits.max_body_bytes."`
+	Browser      bool            `yaml:"browser" doc:"A browser page: plain-HTTP requests are redirected (308) to HTTPS instead of refused."`
+	RateLimit    *RouteRateLimit `yaml:"rate_limit" doc:"Rate limits of this route (GCRA), checked before and after authentication."`
+}
+
+// RateLimitBackend configures where counters live.
+type RateLimitBackend struct {
+	Backend   string `yaml:"backend" enum:"memory,redis" doc:"memory (default): per instance. redis: one counter shared by every instance (RL-04)."`
+	Redis     *Redis `yaml:"redis" doc:"The Redis to share counters through (backend: redis)."`
+	Instances int    `yaml:"instances" doc:"How many instances share the limits; the local failure mode gives each limit/instances. Default 1."`
+	MaxKeys   int    `yaml:"max_keys" doc:"Most keys tracked in memory (also by the local fallback). Default 1000000."`
+	OnError   string `yaml:"on_error" enum:"local,open,closed" doc:"Default failure mode while Redis cannot decide (RL-05): local (per-instance limit, default), open (admit), closed (503)."`
+}
+
+// Redis says how to reach Redis.
+type Redis struct {
+	Addrs      []string `yaml:"addrs" doc:"host:port of the node; several for Cluster, or the Sentinels with master_name."`
+	MasterName string   `yaml:"master_name" doc:"Sentinel master name."`
+	Username   string   `yaml:"username" doc:"ACL user name."`
+	Password   Secret   `yaml:"password" doc:"Password, as ${file:...} or ${env:...}."`
+	DB         int      `yaml:"db" doc:"Database number (single node and Sentinel)."`
+	TLS        bool     `yaml:"tls" doc:"Connect over TLS (verified against the system roots)."`
+	Timeout    Duration `yaml:"timeout" doc:"Bound of each Redis call. Default 5ms."`
+	Prefix     string   `yaml:"prefix" doc:"Key prefix. Default gatehouse:rl:."`
+}
+
+// RouteRateLimit holds a route's limits.
+type RouteRateLimit struct {
+	Policies    []RatePolicy       `yaml:"policies" doc:"Named GCRA policies; a request over any one of them gets 429."`
+	Concurrency *ConcurrencyPolicy `yaml:"concurrency" doc:"Most requests in flight at once per key, on each instance."`
+	Headers     string             `yaml:"headers" enum:"always,authenticated,never" doc:"Who sees the RateLimit-Policy and RateLimit headers: always (default), authenticated callers only, or never."`
+}
+
+// RatePolicy is one named limit.
+type RatePolicy struct {
+	Name    string   `yaml:"name" doc:"Policy name, shown in the RateLimit headers."`
+	Limit   int      `yaml:"limit" doc:"Requests per window."`
+	Window  Duration `yaml:"window" doc:"The window, e.g. 1s, 1h, 24h."`
+	Burst   int      `yaml:"burst" doc:"Most requests admitted at once. Default: limit."`
+	Key     []string `yaml:"key" doc:"What to count by, combined: ip, route, api_key, subject, client, tenant, header:NAME. Default [ip]."`
+	Stage   string   `yaml:"stage" enum:"pre_auth,post_auth" doc:"pre_auth (before authentication; only ip, route and header keys) or post_auth. Default: pre_auth when the key allows it."`
+	Shared  bool     `yaml:"shared" doc:"Share the counter with same-named policies of other routes. Default: each route counts apart."`
+	OnError string   `yaml:"on_error" enum:"local,open,closed" doc:"Failure mode of this policy while Redis cannot decide. Default: rate_limit.on_error."`
+}
+
+// ConcurrencyPolicy limits requests in flight.
+type ConcurrencyPolicy struct {
+	Limit int      `yaml:"limit" doc:"Most requests in flight per key."`
+	Key   []string `yaml:"key" doc:"What to count by (as for policies). Default [ip]."`
 }
 
 // Match selects requests for a route.
@@ -191,6 +241,15 @@ func (c *Config) applyDefaults() {
 		t := true
 		c.Log.Access = &t
 	}
+	rl := &c.RateLimit
+	setDefault(&rl.Backend, "memory")
+	setDefault(&rl.Instances, 1)
+	setDefault(&rl.MaxKeys, 1_000_000)
+	setDefault(&rl.OnError, "local")
+	if rl.Redis != nil {
+		setDefault(&rl.Redis.Timeout, Duration(5*time.Millisecond))
+		setDefault(&rl.Redis.Prefix, "gatehouse:rl:")
+	}
 	setDefault(&c.Limits.MaxBodyBytes, ByteSize(DefaultMaxBodyBytes))
 	setDefault(&c.Limits.MaxURIBytes, DefaultMaxURIBytes)
 	for i := range c.Routes {
@@ -204,6 +263,27 @@ func (c *Config) applyDefaults() {
 		setDefault(&u.IdleConnTimeout, Duration(defaultIdleConnTimeout))
 		setDefault(&u.MaxIdleConnsPerHost, defaultIdlePerHost)
 		setDefault(&u.UnhealthyFor, Duration(defaultUnhealthyFor))
+		if rrl := c.Routes[i].RateLimit; rrl != nil {
+			setDefault(&rrl.Headers, "always")
+			for j := range rrl.Policies {
+				p := &rrl.Policies[j]
+				if len(p.Key) == 0 {
+					p.Key = []string{"ip"}
+				}
+				if p.Stage == "" {
+					p.Stage = "pre_auth"
+					for _, part := range p.Key {
+						if !ratelimit.PreAuthPart(part) {
+							p.Stage = "post_auth"
+						}
+					}
+				}
+				setDefault(&p.OnError, rl.OnError)
+			}
+			if cc := rrl.Concurrency; cc != nil && len(cc.Key) == 0 {
+				cc.Key = []string{"ip"}
+			}
+		}
 	}
 }
 

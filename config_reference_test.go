@@ -18,7 +18,8 @@ const (
 // configReference renders every config field as Markdown tables: path,
 // type, default and description, from the same types and tags as the schema.
 func configReference() string {
-	def := &Config{HTTP: &HTTP{}, Routes: []Route{{}}}
+	def := &Config{HTTP: &HTTP{}, Routes: []Route{{RateLimit: &RouteRateLimit{Policies: []RatePolicy{{}}}}}}
+	def.RateLimit.Redis = &Redis{}
 	def.Listen.TLS.ACME = &ACME{}
 	def.Listen.TLS.ClientAuth = &ClientAuth{}
 	def.applyDefaults()
@@ -51,7 +52,11 @@ func configReference() string {
 				nested = append(nested, func() { walk(ft, fv, p+".") })
 			case ft.Kind() == reflect.Slice && ft.Elem().Kind() == reflect.Struct:
 				rows = append(rows, row{name, "list of objects", "", f.Tag.Get("doc")})
-				nested = append(nested, func() { walk(ft.Elem(), fv.Index(0), p+"[]."); _ = fv })
+				elem := reflect.New(ft.Elem()).Elem() // no default element: show zero values
+				if fv.Len() > 0 {
+					elem = fv.Index(0)
+				}
+				nested = append(nested, func() { walk(ft.Elem(), elem, p+"[].") })
 			default:
 				rows = append(rows, row{name, typeName(ft, f.Tag.Get("enum")), defaultOf(fv), f.Tag.Get("doc")})
 			}

@@ -10,6 +10,9 @@ import (
 	"regexp"
 	"slices"
 	"strings"
+	"time"
+
+	"github.com/gatehouse-dev/gatehouse/ratelimit"
 )
 
 type validator struct {
@@ -68,6 +71,7 @@ func (c *Config) validate() []FieldError {
 			v.errf(fmt.Sprintf("trusted_proxies[%d]", i), "%v", err)
 		}
 	}
+	v.rateLimitBackend(&c.RateLimit)
 	if c.Limits.MaxBodyBytes <= 0 {
 		v.errf("limits.max_body_bytes", "must be greater than zero")
 	}
@@ -242,6 +246,9 @@ func (v *validator) routes() {
 		if r.MaxBodyBytes != nil && *r.MaxBodyBytes < 0 {
 			v.errf(p+".max_body_bytes", "must not be negative")
 		}
+		if r.RateLimit != nil {
+			v.routeRateLimit(p+".rate_limit", r.RateLimit)
+		}
 	}
 	// Conflicting patterns are detected by registering them the way the
 	// gateway will: ServeMux rules decide, reported as config errors.
@@ -336,5 +343,84 @@ func (v *validator) upstream(p string, u *Upstream) {
 		if d.v <= 0 {
 			v.errf(p+"."+d.name, "must be greater than zero")
 		}
+	}
+}
+
+func (v *validator) rateLimitBackend(rl *RateLimitBackend) {
+	v.oneOf("rate_limit.backend", rl.Backend, "memory", "redis")
+	v.oneOf("rate_limit.on_error", rl.OnError, "local", "open", "closed")
+	if rl.Instances < 1 || rl.Instances > 1000 {
+		v.errf("rate_limit.instances", "must be between 1 and 1000")
+	}
+	if rl.MaxKeys < 1000 {
+		v.errf("rate_limit.max_keys", "must be at least 1000")
+	}
+	switch {
+	case rl.Backend == "redis" && rl.Redis == nil:
+		v.errf("rate_limit.redis", "is required with backend: redis")
+	case rl.Redis != nil:
+		if len(rl.Redis.Addrs) == 0 {
+			v.errf("rate_limit.redis.addrs", "at least one address is required")
+		}
+		for i, a := range rl.Redis.Addrs {
+			v.hostPort(fmt.Sprintf("rate_limit.redis.addrs[%d]", i), a)
+		}
+		if rl.Redis.Timeout <= 0 || rl.Redis.Timeout.D() > time.Second {
+			v.errf("rate_limit.redis.timeout", "must be between 0 and 1s")
+		}
+	}
+}
+
+func (v *validator) keyParts(path string, parts []string) {
+	for i, part := range parts {
+		if !ratelimit.ValidPart(part) {
+			v.errf(fmt.Sprintf("%s[%d]", path, i), "unknown key part %q (ip, route, api_key, subject, client, tenant, header:NAME)", part)
+		}
+	}
+}
+
+func (v *validator) routeRateLimit(p string, rl *RouteRateLimit) {
+	v.oneOf(p+".headers", rl.Headers, "always", "authenticated", "never")
+	if len(rl.Policies) == 0 && rl.Concurrency == nil {
+		v.errf(p, "needs policies or concurrency")
+	}
+	names := map[string]bool{}
+	for i := range rl.Policies {
+		rp := &rl.Policies[i]
+		pp := fmt.Sprintf("%s.policies[%d]", p, i)
+		switch {
+		case !routeNameRE.MatchString(rp.Name):
+			v.errf(pp+".name", "is required: letters, digits, '.', '_' and '-'")
+		case names[rp.Name]:
+			v.errf(pp+".name", "duplicate policy name %q", rp.Name)
+		}
+		names[rp.Name] = true
+		if rp.Limit <= 0 {
+			v.errf(pp+".limit", "must be greater than zero")
+		}
+		if rp.Window <= 0 {
+			v.errf(pp+".window", "must be greater than zero")
+		} else if rp.Limit > 0 && rp.Window.D()/time.Duration(rp.Limit) < time.Microsecond {
+			v.errf(pp+".window", "more than one request per microsecond cannot be limited precisely")
+		}
+		if rp.Burst < 0 {
+			v.errf(pp+".burst", "must not be negative")
+		}
+		v.keyParts(pp+".key", rp.Key)
+		v.oneOf(pp+".stage", rp.Stage, "pre_auth", "post_auth")
+		if rp.Stage == "pre_auth" {
+			for j, part := range rp.Key {
+				if !ratelimit.PreAuthPart(part) {
+					v.errf(fmt.Sprintf("%s.key[%d]", pp, j), "%q is not known before authentication; use stage: post_auth", part)
+				}
+			}
+		}
+		v.oneOf(pp+".on_error", rp.OnError, "local", "open", "closed")
+	}
+	if cc := rl.Concurrency; cc != nil {
+		if cc.Limit <= 0 {
+			v.errf(p+".concurrency.limit", "must be greater than zero")
+		}
+		v.keyParts(p+".concurrency.key", cc.Key)
 	}
 }

@@ -18,6 +18,7 @@ import (
 	"github.com/gatehouse-dev/gatehouse/clientip"
 	"github.com/gatehouse-dev/gatehouse/problem"
 	"github.com/gatehouse-dev/gatehouse/proxy"
+	"github.com/gatehouse-dev/gatehouse/ratelimit"
 )
 
 // Deps is the long-lived state that survives reloads: loggers, metrics and
@@ -29,7 +30,10 @@ type Deps struct {
 	AccessLog  io.Writer
 	Metrics    *Metrics
 	Transports *proxy.Transports
-	Now        func() time.Time
+	// RateLimiter keeps rate-limit counters across reloads; nil means an
+	// in-memory backend.
+	RateLimiter ratelimit.Limiter
+	Now         func() time.Time
 }
 
 // Gateway is the public http.Handler: it serves every request from the
@@ -58,11 +62,14 @@ type snapshot struct {
 
 // route is one compiled route; it is the handler registered on the mux.
 type route struct {
-	name    string
-	maxBody int64
-	browser bool
-	metrics *routeMetrics
-	chain   http.Handler
+	name        string
+	maxBody     int64
+	browser     bool
+	metrics     *routeMetrics
+	chain       http.Handler
+	preAuth     stage // rate limit by pre-auth keys; nil when none
+	postAuth    stage // rate limit by principal; nil when none
+	concurrency stage
 }
 
 // ServeHTTP is called by the mux for a matched request. The mux is handed a
@@ -118,16 +125,17 @@ func (mw *matchWriter) Write(b []byte) (int, error) {
 
 // staticSettings are read once; changing them needs a restart.
 type staticSettings struct {
-	DataDir string
-	Listen  Listen
-	HTTP    *HTTP
-	Admin   Admin
-	Server  Server
-	Log     Log
+	DataDir   string
+	Listen    Listen
+	HTTP      *HTTP
+	Admin     Admin
+	Server    Server
+	Log       Log
+	RateLimit RateLimitBackend
 }
 
 func staticOf(c *Config) staticSettings {
-	return staticSettings{c.DataDir, c.Listen, c.HTTP, c.Admin, c.Server, c.Log}
+	return staticSettings{c.DataDir, c.Listen, c.HTTP, c.Admin, c.Server, c.Log, c.RateLimit}
 }
 
 // New compiles cfg into a gateway.
@@ -146,6 +154,9 @@ func New(cfg *Config, deps Deps) (*Gateway, error) {
 	}
 	if deps.Now == nil {
 		deps.Now = time.Now
+	}
+	if deps.RateLimiter == nil {
+		deps.RateLimiter = ratelimit.NewMemory(ratelimit.MemoryOptions{MaxKeys: cfg.RateLimit.MaxKeys, Now: deps.Now})
 	}
 	g := &Gateway{deps: deps, static: staticOf(cfg)}
 	s, err := g.compile(cfg)
@@ -188,7 +199,7 @@ func (g *Gateway) Reload(cfg *Config) error {
 		return err
 	}
 	if !reflect.DeepEqual(staticOf(cfg), g.static) {
-		g.deps.Log.Warn("static settings (data_dir, listen, http, admin, server, log) changed; they apply after a restart", "file", cfg.file)
+		g.deps.Log.Warn("static settings (data_dir, listen, http, admin, server, log, rate_limit) changed; they apply after a restart", "file", cfg.file)
 	}
 	g.snap.Store(s)
 	g.deps.Transports.Retain(s.transports)
@@ -277,6 +288,9 @@ func (s *snapshot) compileRoute(rc *Route) (*route, error) {
 	rt := &route{name: rc.Name, browser: rc.Browser, metrics: s.deps.Metrics.forRoute(rc.Name), maxBody: int64(s.cfg.Limits.MaxBodyBytes)}
 	if rc.MaxBodyBytes != nil {
 		rt.maxBody = int64(*rc.MaxBodyBytes)
+	}
+	if rc.RateLimit != nil {
+		rt.preAuth, rt.postAuth, rt.concurrency = s.compileRateLimit(rc)
 	}
 	upErrors := s.deps.Metrics.upstreamErrors
 	for _, kind := range []string{proxy.KindConnect, proxy.KindTimeout, proxy.KindProtocol} {

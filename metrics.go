@@ -15,6 +15,11 @@ type Metrics struct {
 	upstreamErrors *prometheus.CounterVec
 	reloads        *prometheus.CounterVec
 	inflight       prometheus.Gauge
+	rlDecisions    *prometheus.CounterVec
+	// RateLimitErrors counts failed calls to a shared rate-limit backend.
+	RateLimitErrors prometheus.Counter
+	// RateLimitFallback is 1 while the shared backend is bypassed.
+	RateLimitFallback prometheus.Gauge
 }
 
 // NewMetrics creates the metrics and registers them, with the Go runtime and
@@ -38,8 +43,17 @@ func NewMetrics() *Metrics {
 		inflight: prometheus.NewGauge(prometheus.GaugeOpts{
 			Name: "gatehouse_requests_in_flight", Help: "Requests being served.",
 		}),
+		rlDecisions: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "gatehouse_ratelimit_decisions_total", Help: "Rate-limit decisions by route, policy and result (allowed, limited).",
+		}, []string{"route", "policy", "result"}),
+		RateLimitErrors: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "gatehouse_ratelimit_backend_errors_total", Help: "Failed calls to the shared rate-limit backend (Redis).",
+		}),
+		RateLimitFallback: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "gatehouse_ratelimit_fallback_active", Help: "1 while the shared rate-limit backend is bypassed and failure modes apply.",
+		}),
 	}
-	m.Registry.MustRegister(m.requests, m.duration, m.upstreamErrors, m.reloads, m.inflight,
+	m.Registry.MustRegister(m.requests, m.duration, m.upstreamErrors, m.reloads, m.inflight, m.rlDecisions, m.RateLimitErrors, m.RateLimitFallback,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	m.reloads.WithLabelValues("ok")
 	m.reloads.WithLabelValues("failed")

@@ -10,10 +10,11 @@ import (
 //	[global] recover -> request id + client IP -> access log + metrics
 //	         -> security headers -> limits (method, URI, path normal form)
 //	         -> route match (no match: 404/405 problem, never proxied)
-//	[route]  body limit -> proxy
+//	[route]  body limit -> rate limit (pre-auth keys: IP, route, header)
+//	         -> rate limit (principal keys) -> concurrency limit -> proxy
 //
-// Later stages slot into routeChain in this order: rate limit by client IP
-// (pre-auth) -> authenticate -> rate limit by principal -> authorize ->
+// Later stages slot into routeChain in this order: ... rate limit
+// (pre-auth) -> authenticate -> rate limit (post-auth) -> authorize ->
 // validate request -> audit decision -> proxy -> validate response.
 
 type stage = func(http.Handler) http.Handler
@@ -42,5 +43,17 @@ func (s *snapshot) globalChain(tls bool) http.Handler {
 func (s *snapshot) routeChain(rt *route, upstream http.Handler) http.Handler {
 	return chain(upstream,
 		bodyLimitStage(rt.maxBody),
+		optional(rt.preAuth),
+		// authenticate: the next issue's stage goes here
+		optional(rt.postAuth),
+		optional(rt.concurrency),
 	)
+}
+
+// optional returns s, or a stage that does nothing when s is nil.
+func optional(s stage) stage {
+	if s == nil {
+		return func(h http.Handler) http.Handler { return h }
+	}
+	return s
 }

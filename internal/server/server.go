@@ -24,6 +24,8 @@ import (
 	"github.com/gatehouse-dev/gatehouse"
 	"github.com/gatehouse-dev/gatehouse/admin"
 	"github.com/gatehouse-dev/gatehouse/certs"
+	"github.com/gatehouse-dev/gatehouse/ratelimit"
+	"github.com/gatehouse-dev/gatehouse/ratelimit/redislimit"
 )
 
 // Options configure Run.
@@ -105,7 +107,10 @@ func Run(ctx context.Context, o Options) error {
 	}
 	accessLog := gatehouse.NewBufferedLog(o.LogOutput, 100*time.Millisecond)
 	defer accessLog.Close()
-	gw, err := gatehouse.New(cfg, gatehouse.Deps{Log: log, AccessLog: accessLog})
+	metrics := gatehouse.NewMetrics()
+	limiter, closeLimiter := newRateLimiter(ctx, cfg, metrics, log, &wg)
+	defer closeLimiter()
+	gw, err := gatehouse.New(cfg, gatehouse.Deps{Log: log, AccessLog: accessLog, Metrics: metrics, RateLimiter: limiter})
 	if err != nil {
 		return err
 	}
@@ -249,6 +254,35 @@ func newHTTPServer(s gatehouse.Server, h http.Handler, tc *tls.Config, log *slog
 		MaxHeaderBytes:    int(s.MaxHeaderBytes),
 		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelDebug),
 	}
+}
+
+// newRateLimiter builds the rate-limit backend of the static config: an
+// in-memory one (swept every minute), or Redis with the in-memory one as
+// the local fallback.
+func newRateLimiter(ctx context.Context, cfg *gatehouse.Config, m *gatehouse.Metrics, log *slog.Logger, wg *sync.WaitGroup) (ratelimit.Limiter, func()) {
+	rl := cfg.RateLimit
+	mem := ratelimit.NewMemory(ratelimit.MemoryOptions{MaxKeys: rl.MaxKeys})
+	wg.Add(1)
+	go func() { defer wg.Done(); mem.Run(ctx, time.Minute) }()
+	if rl.Backend != "redis" {
+		return mem, func() {}
+	}
+	r := rl.Redis
+	client := redislimit.NewClient(redislimit.ClientOptions{Addrs: r.Addrs, MasterName: r.MasterName, Username: r.Username, Password: r.Password.Value(), DB: r.DB, TLS: r.TLS, Timeout: r.Timeout.D()})
+	lim := redislimit.New(redislimit.Options{
+		Client: client, Prefix: r.Prefix, Timeout: r.Timeout.D(), Instances: rl.Instances, Local: mem,
+		OnError: func(error) { m.RateLimitErrors.Inc() },
+		OnFallback: func(active bool) {
+			if active {
+				m.RateLimitFallback.Set(1)
+				log.Warn("Redis is unreachable: rate limits use their failure modes", "addrs", r.Addrs)
+			} else {
+				m.RateLimitFallback.Set(0)
+				log.Info("Redis is back: rate limits are shared again")
+			}
+		},
+	})
+	return lim, func() { _ = client.Close() }
 }
 
 // tlsSetup builds the public listener's TLS config from the configured
