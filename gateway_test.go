@@ -750,3 +750,84 @@ func TestUpstreamTLSVerification(t *testing.T) {
 func pemCert(der []byte) []byte {
 	return pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der})
 }
+
+// RL-01..03 through the whole pipeline: the limit holds whatever
+// X-Forwarded-For an untrusted peer sends, survives a reload, and is counted.
+func TestRateLimitedRoute(t *testing.T) {
+	up := newUpstream(t, nil)
+	src := fmt.Sprintf(`
+routes:
+  - name: limited
+    match: {path: /limited}
+    rate_limit:
+      policies:
+        - {name: burst, limit: 3, window: 1h}
+    upstream: {url: %q}
+`, up.URL)
+	g := startGateway(t, src)
+	call := func(xff string) *http.Response {
+		req, _ := http.NewRequest(http.MethodGet, g.srv.URL+"/limited", nil)
+		req.Header.Set("X-Forwarded-For", xff)
+		return do(t, req)
+	}
+	for i := range 3 {
+		res := call(fmt.Sprintf("198.51.100.%d", i))
+		body(t, res)
+		if res.StatusCode != 200 || res.Header.Get("RateLimit") == "" || res.Header.Get("RateLimit-Policy") != `"burst";q=3;w=3600` {
+			t.Fatalf("request %d: %d RateLimit %q Policy %q", i, res.StatusCode, res.Header.Get("RateLimit"), res.Header.Get("RateLimit-Policy"))
+		}
+	}
+	res := call("198.51.100.99") // a new spoofed address does not buy a new bucket
+	checkProblem(t, res, 429, "quota-exceeded")
+	if res.Header.Get("Retry-After") == "" {
+		t.Error("no Retry-After")
+	}
+	if n := up.hits.Load(); n != 3 {
+		t.Errorf("upstream hits %d, want 3", n)
+	}
+	if err := g.gw.Reload(mustParse(t, src)); err != nil {
+		t.Fatal(err)
+	}
+	checkProblem(t, call("198.51.100.1"), 429, "quota-exceeded")
+	mfs, _ := g.gw.Metrics().Registry.Gather()
+	var limited float64
+	for _, mf := range mfs {
+		if mf.GetName() == "gatehouse_ratelimit_decisions_total" {
+			for _, m := range mf.GetMetric() {
+				for _, l := range m.GetLabel() {
+					if l.GetName() == "result" && l.GetValue() == "limited" {
+						limited += m.GetCounter().GetValue()
+					}
+				}
+			}
+		}
+	}
+	if limited != 2 {
+		t.Errorf("limited decisions counted %v, want 2", limited)
+	}
+}
+
+func TestRateLimitConfigErrors(t *testing.T) {
+	for _, tc := range []struct{ src, path, msg string }{
+		{"rate_limit: {policies: [{name: a, limit: 0, window: 1s}]}", "routes[0].rate_limit.policies[0].limit", "greater than zero"},
+		{"rate_limit: {policies: [{name: a, limit: 5, window: 1s, key: [subject], stage: pre_auth}]}", "routes[0].rate_limit.policies[0].key[0]", "not known before authentication"},
+		{"rate_limit: {policies: [{name: a, limit: 5, window: 1s, key: [cookie]}]}", "routes[0].rate_limit.policies[0].key[0]", "unknown key part"},
+		{"rate_limit: {policies: [{name: a, limit: 5, window: 1s}, {name: a, limit: 6, window: 1s}]}", "routes[0].rate_limit.policies[1].name", "duplicate policy"},
+		{"rate_limit: {headers: sometimes, concurrency: {limit: 2}}", "routes[0].rate_limit.headers", "must be one of"},
+	} {
+		errs := parseErrors(t, "routes:\n  - name: r\n    match: {path: /r}\n    upstream: {url: \"http://x\"}\n    "+tc.src+"\n")
+		found := false
+		for _, e := range errs {
+			if e.Path == tc.path && strings.Contains(e.Msg, tc.msg) {
+				found = true
+			}
+		}
+		if !found {
+			t.Errorf("%s: no error at %s with %q; got %v", tc.src, tc.path, tc.msg, errs)
+		}
+	}
+	errs := parseErrors(t, "rate_limit: {backend: redis}\n")
+	if errs[0].Path != "rate_limit.redis" {
+		t.Errorf("redis backend without redis: %v", errs)
+	}
+}

@@ -1,0 +1,259 @@
+package redislimit
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+
+	"net"
+	"os"
+	"slices"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/gatehouse-dev/gatehouse/ratelimit"
+	"github.com/redis/go-redis/v9"
+)
+
+// redisAddr returns the test Redis (GATEHOUSE_TEST_REDIS) or skips.
+func redisAddr(t testing.TB) string {
+	t.Helper()
+	u := os.Getenv("GATEHOUSE_TEST_REDIS")
+	if u == "" {
+		t.Skip("GATEHOUSE_TEST_REDIS not set: skipping tests against a real Redis")
+	}
+	o, err := redis.ParseURL(u)
+	if err != nil {
+		t.Fatalf("GATEHOUSE_TEST_REDIS: %v", err)
+	}
+	return o.Addr
+}
+
+// prefix isolates a test's keys from every other test sharing the Redis.
+func prefix(t testing.TB) string {
+	b := make([]byte, 6)
+	_, _ = rand.Read(b)
+	return "gatehouse-test:" + hex.EncodeToString(b) + ":"
+}
+
+func newLimiter(t testing.TB, addr, pfx string, o Options) *Limiter {
+	t.Helper()
+	c := NewClient(ClientOptions{Addrs: []string{addr}, Timeout: 5 * time.Millisecond})
+	t.Cleanup(func() { c.Close() })
+	o.Client, o.Prefix = c, pfx
+	return New(o)
+}
+
+// RL-04: three instances with their own clients hammering one key admit at
+// most the limit (+1%) and not less than 99% of it.
+func TestSharedLimitAcrossInstances(t *testing.T) {
+	addr := redisAddr(t)
+	pfx := prefix(t)
+	p := &ratelimit.Policy{Name: "orders/burst", Limit: 1000, Window: time.Hour}
+	var admitted, attempts atomic.Int64
+	var wg sync.WaitGroup
+	for range 3 {
+		l := newLimiter(t, addr, pfx, Options{Timeout: 50 * time.Millisecond})
+		for range 8 {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				for attempts.Add(1) <= 3000 {
+					ds, err := l.Allow(context.Background(), "ip=203.0.113.9", []*ratelimit.Policy{p})
+					if err != nil {
+						t.Error(err)
+						return
+					}
+					if ds[0].Allowed {
+						admitted.Add(1)
+					}
+				}
+			}()
+		}
+	}
+	wg.Wait()
+	n := admitted.Load()
+	t.Logf("3 instances x 8 goroutines, 3000 requests, limit 1000: admitted %d", n)
+	if n > 1010 || n < 990 {
+		t.Fatalf("admitted %d, want 990..1010", n)
+	}
+}
+
+func TestRemainingAndReset(t *testing.T) {
+	l := newLimiter(t, redisAddr(t), prefix(t), Options{Timeout: 50 * time.Millisecond})
+	p := &ratelimit.Policy{Name: "p", Limit: 10, Window: 10 * time.Second, Burst: 3}
+	q := &ratelimit.Policy{Name: "q", Limit: 100, Window: time.Minute}
+	var ds []ratelimit.Decision
+	var err error
+	for range 3 {
+		if ds, err = l.Allow(context.Background(), "k", []*ratelimit.Policy{p, q}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if !ds[0].Allowed || ds[0].Remaining != 0 || ds[1].Remaining != 97 {
+		t.Fatalf("after 3: %+v %+v", ds[0], ds[1])
+	}
+	ds, _ = l.Allow(context.Background(), "k", []*ratelimit.Policy{p, q})
+	if ds[0].Allowed || ds[0].RetryAfter <= 0 || ds[0].RetryAfter > time.Second || !ds[1].Allowed {
+		t.Fatalf("4th: %+v %+v", ds[0], ds[1])
+	}
+}
+
+// flaky forwards TCP to Redis and can blackhole the port: connections stay
+// open, bytes are swallowed, nothing answers.
+type flaky struct {
+	ln     net.Listener
+	target string
+	down   atomic.Bool
+	mu     sync.Mutex
+	conns  []net.Conn
+}
+
+func newFlaky(t *testing.T, target string) *flaky {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	f := &flaky{ln: ln, target: target}
+	t.Cleanup(func() {
+		ln.Close()
+		f.mu.Lock()
+		for _, c := range f.conns {
+			c.Close()
+		}
+		f.mu.Unlock()
+	})
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			f.track(c)
+			go f.serve(c)
+		}
+	}()
+	return f
+}
+
+func (f *flaky) track(c net.Conn) {
+	f.mu.Lock()
+	f.conns = append(f.conns, c)
+	f.mu.Unlock()
+}
+
+func (f *flaky) serve(c net.Conn) {
+	up, err := net.Dial("tcp", f.target)
+	if err != nil {
+		c.Close()
+		return
+	}
+	f.track(up)
+	pipe := func(dst, src net.Conn) {
+		buf := make([]byte, 32<<10)
+		for {
+			n, err := src.Read(buf)
+			if err != nil {
+				dst.Close()
+				return
+			}
+			if !f.down.Load() {
+				if _, err := dst.Write(buf[:n]); err != nil {
+					return
+				}
+			}
+		}
+	}
+	go pipe(up, c)
+	pipe(c, up)
+}
+
+func (f *flaky) addr() string { return f.ln.Addr().String() }
+
+// RL-05: with Redis blackholed, each failure mode holds, latency stays low
+// (the breaker stops calling), and sharing resumes soon after Redis returns.
+func TestFailureModes(t *testing.T) {
+	target := redisAddr(t)
+	for _, mode := range []ratelimit.FailureMode{ratelimit.FailClosed, ratelimit.FailOpen, ratelimit.FailLocal} {
+		t.Run(string(mode), func(t *testing.T) {
+			f := newFlaky(t, target)
+			var fallback atomic.Bool
+			l := newLimiter(t, f.addr(), prefix(t), Options{Instances: 4, OnFallback: func(a bool) { fallback.Store(a) }})
+			p := &ratelimit.Policy{Name: "p", Limit: 40, Window: time.Hour, Failure: mode}
+			ctx := context.Background()
+			if _, err := l.Allow(ctx, "k", []*ratelimit.Policy{p}); err != nil {
+				t.Fatalf("with Redis up: %v", err)
+			}
+			f.down.Store(true)
+			var lat []time.Duration
+			allowed, refused := 0, 0
+			for range 300 {
+				start := time.Now()
+				ds, err := l.Allow(ctx, "k", []*ratelimit.Policy{p})
+				lat = append(lat, time.Since(start))
+				switch {
+				case errors.Is(err, ratelimit.ErrUnavailable):
+					refused++
+				case err != nil:
+					t.Fatalf("unexpected error: %v", err)
+				case ds[0].Allowed:
+					allowed++
+				}
+			}
+			slices.Sort(lat)
+			p99 := lat[len(lat)*99/100]
+			t.Logf("mode %s, Redis blackholed: 300 decisions, p99 %v, allowed %d, refused %d", mode, p99, allowed, refused)
+			if p99 > 10*time.Millisecond {
+				t.Errorf("p99 %v while Redis is down, want < 10ms", p99)
+			}
+			if !fallback.Load() || !l.FallbackActive() {
+				t.Error("breaker did not open")
+			}
+			switch mode {
+			case ratelimit.FailClosed:
+				if refused != 300 {
+					t.Errorf("closed: %d of 300 refused", refused)
+				}
+			case ratelimit.FailOpen:
+				if allowed != 300 {
+					t.Errorf("open: %d of 300 allowed", allowed)
+				}
+			case ratelimit.FailLocal:
+				if allowed != 10 { // 40 / 4 instances
+					t.Errorf("local: %d allowed, want 10 (limit 40 / 4 instances)", allowed)
+				}
+			}
+			f.down.Store(false)
+			back := time.Now()
+			tick := time.NewTicker(10 * time.Millisecond)
+			defer tick.Stop()
+			for l.FallbackActive() {
+				if time.Since(back) > 2*time.Second {
+					t.Fatal("no recovery within 2s of Redis returning")
+				}
+				<-tick.C
+				_, _ = l.Allow(ctx, "k", []*ratelimit.Policy{p})
+			}
+			t.Logf("mode %s: shared again %v after Redis returned", mode, time.Since(back).Round(time.Millisecond))
+		})
+	}
+}
+
+// BenchmarkRedisDecision: one round trip per decision; run with -cpu to
+// vary callers (64 concurrent callers with RunParallel and SetParallelism).
+func BenchmarkRedisDecision(b *testing.B) {
+	l := newLimiter(b, redisAddr(b), prefix(b), Options{Timeout: 100 * time.Millisecond})
+	p := &ratelimit.Policy{Name: "p", Limit: 1 << 40, Window: time.Hour}
+	b.SetParallelism(32) // x GOMAXPROCS(2) = 64 callers
+	b.ReportAllocs()
+	b.RunParallel(func(pb *testing.PB) {
+		for pb.Next() {
+			if _, err := l.Allow(context.Background(), "ip=203.0.113.7", []*ratelimit.Policy{p}); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+}
