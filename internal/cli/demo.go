@@ -91,9 +91,13 @@ Try it:
   curl -i --cacert %s --path-as-is '%s/api/x/../orders'
   curl -i --cacert %s '%s/api/orders%%2F1'
 
+  # rate limit: 5 requests per 10s per client IP, then 429 with Retry-After
+  for i in $(seq 1 7); do curl -s -o /dev/null -w '%%{http_code} ' --cacert %s %s/api/orders; done; echo
+  curl -si --cacert %s %s/api/orders | grep -i -E '^(HTTP|ratelimit|retry-after)'
+
   # a body over the route's 16KiB limit: 413 problem
   head -c 20000 /dev/zero | curl -i --cacert %s -H 'Content-Type: application/json' --data-binary @- %s/api/orders/1 -X PUT
-`, pub, ca, r.AdminAddr, path, ca, pub, ca, pub, ca, pub, ca, pub, ca, pub, ca, pub)
+`, pub, ca, r.AdminAddr, path, ca, pub, ca, pub, ca, pub, ca, pub, ca, pub, ca, pub, ca, pub, ca, pub)
 	if r.HTTPAddr != "" {
 		fmt.Fprintf(w, `
   # plain HTTP is refused for APIs (TLS-06)

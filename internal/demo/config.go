@@ -35,6 +35,10 @@ routes:
   - name: orders-list
     match: {methods: [GET], path: /api/orders}
     upstream: {url: %q, strip_prefix: /api}
+    rate_limit:                # GCRA per client IP, with RateLimit headers
+      policies:
+        - {name: per-ip, limit: 5, window: 10s}
+        - {name: per-ip-daily, limit: 1000, window: 24h}
   - name: orders-create
     match: {methods: [POST], path: /api/orders}
     max_body_bytes: 16KiB
