@@ -13,6 +13,7 @@ import (
 	"net/http/httptest"
 	"net/http/httputil"
 	"net/url"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -58,14 +59,14 @@ func floor(up string) http.Handler {
 	}
 }
 
-func gateway(b *testing.B, up string, accessLog bool) http.Handler {
+func gateway(b *testing.B, up string, accessLog bool, extra ...string) http.Handler {
 	cfg, err := gatehouse.Parse("bench.yaml", []byte(fmt.Sprintf(`
 log: {access: %t}
 routes:
   - name: orders
     match: {methods: [GET], path: "/orders/{id}"}
     upstream: {url: %q}
-`, accessLog, up)))
+%s`, accessLog, up, strings.Join(extra, ""))))
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -95,6 +96,9 @@ func BenchmarkProxy(b *testing.B) {
 	b.Run("floor", func(b *testing.B) { run(b, floor(up.URL)) })
 	b.Run("gatehouse", func(b *testing.B) { run(b, gateway(b, up.URL, true)) })
 	b.Run("gatehouse-nolog", func(b *testing.B) { run(b, gateway(b, up.URL, false)) })
+	b.Run("gatehouse-ratelimit", func(b *testing.B) {
+		run(b, gateway(b, up.URL, true, "    rate_limit: {policies: [{name: per-ip, limit: 100000, window: 1s}]}\n"))
+	})
 }
 
 // BenchmarkPipelineOnly: the gateway's own cost, with an unreachable route

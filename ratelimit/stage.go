@@ -114,7 +114,12 @@ func Stage(o StageOptions) func(http.Handler) http.Handler {
 	}
 	return func(next http.Handler) http.Handler {
 		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-			decisions := make([]Decision, len(policies))
+			var small [4]Decision
+			decisions := small[:0]
+			if len(policies) > len(small) {
+				decisions = make([]Decision, 0, len(policies))
+			}
+			decisions = decisions[:len(policies)]
 			for _, g := range groups {
 				ds, err := o.Limiter.Allow(r.Context(), BuildKey(r, o.Route, g.key), g.policies)
 				if err != nil {
@@ -181,18 +186,19 @@ func equalParts(a, b []string) bool {
 // rateLimitField is the RateLimit header: one item per policy with the
 // remaining quota (r) and the seconds until it is whole again (t).
 func rateLimitField(ds []Decision, shown map[*Policy]string) string {
-	var b strings.Builder
+	var buf [128]byte
+	b := buf[:0]
 	for i, d := range ds {
 		if i > 0 {
-			b.WriteString(", ")
+			b = append(b, ", "...)
 		}
-		b.WriteString(shown[d.Policy])
-		b.WriteString(";r=")
-		b.WriteString(strconv.FormatInt(d.Remaining, 10))
-		b.WriteString(";t=")
-		b.WriteString(strconv.FormatInt(ceilSeconds(d.Reset), 10))
+		b = append(b, shown[d.Policy]...)
+		b = append(b, ";r="...)
+		b = strconv.AppendInt(b, d.Remaining, 10)
+		b = append(b, ";t="...)
+		b = strconv.AppendInt(b, ceilSeconds(d.Reset), 10)
 	}
-	return b.String()
+	return string(b)
 }
 
 // ceilSeconds rounds d up to whole seconds (delta-seconds), never below 0.
@@ -210,52 +216,53 @@ const maxHeaderPart = 256
 // a principal fall back to the client IP for anonymous requests, so an
 // unauthenticated caller can never share (or dodge) a principal's bucket.
 func BuildKey(r *http.Request, route string, parts []string) string {
-	var b strings.Builder
+	var buf [256]byte
+	b := buf[:0]
 	p := identity.From(r.Context())
 	for i, part := range parts {
 		if i > 0 {
-			b.WriteByte('|')
+			b = append(b, '|')
 		}
-		b.WriteString(part)
-		b.WriteByte('=')
+		b = append(b, part...)
+		b = append(b, '=')
 		switch {
 		case part == PartIP:
-			b.WriteString(clientIP(r))
+			b = appendClientIP(b, r)
 		case part == PartRoute:
-			b.WriteString(route)
+			b = append(b, route...)
 		case strings.HasPrefix(part, PartHeader):
 			v := r.Header.Get(part[len(PartHeader):])
 			if len(v) > maxHeaderPart {
 				v = v[:maxHeaderPart]
 			}
-			b.WriteString(v)
+			b = append(b, v...)
 		case p.Anonymous():
-			b.WriteString("anonymous@")
-			b.WriteString(clientIP(r))
+			b = append(b, "anonymous@"...)
+			b = appendClientIP(b, r)
 		case part == PartAPIKey:
-			b.WriteString(p.KeyID)
+			b = append(b, p.KeyID...)
 		case part == PartSubject:
-			b.WriteString(p.Issuer)
-			b.WriteByte(' ')
-			b.WriteString(p.Subject)
+			b = append(b, p.Issuer...)
+			b = append(b, ' ')
+			b = append(b, p.Subject...)
 		case part == PartClient:
 			if c, ok := p.Attrs["client_id"].(string); ok {
-				b.WriteString(c)
+				b = append(b, c...)
 			} else {
-				b.WriteString(p.Subject)
+				b = append(b, p.Subject...)
 			}
 		case part == PartTenant:
-			b.WriteString(p.Tenant)
+			b = append(b, p.Tenant...)
 		}
 	}
-	return b.String()
+	return string(b)
 }
 
-func clientIP(r *http.Request) string {
+func appendClientIP(b []byte, r *http.Request) []byte {
 	if a := clientip.From(r.Context()); a.IsValid() {
-		return a.String()
+		return a.AppendTo(b)
 	}
-	return clientip.Peer(r).String()
+	return clientip.Peer(r).AppendTo(b)
 }
 
 // Concurrency limits the requests in flight per key on this instance.

@@ -65,6 +65,7 @@ func role(name string, args []string) error {
 	upstream := fs.String("upstream", "", "")
 	tlsDir := fs.String("tls-dir", "", "serve TLS with the certificate generated in this dir")
 	accessLog := fs.Bool("access-log", true, "")
+	rateLimit := fs.Bool("ratelimit", false, "put a per-IP GCRA policy (never exhausted) on the route")
 	cpuProfile := fs.String("cpuprofile", "", "write a CPU profile of this role to the file")
 	_ = fs.Parse(args)
 	if *cpuProfile != "" {
@@ -99,13 +100,17 @@ func role(name string, args []string) error {
 			BufferPool: pool{},
 		}
 	case "gatehouse":
+		rl := ""
+		if *rateLimit {
+			rl = "    rate_limit: {policies: [{name: per-ip, limit: 100000, window: 1s}]}\n"
+		}
 		src := fmt.Sprintf(`
 log: {access: %t}
 routes:
   - name: orders
     match: {methods: [GET], path: "/orders/{id}"}
     upstream: {url: %q}
-`, *accessLog, *upstream)
+%s`, *accessLog, *upstream, rl)
 		cfg, err := gatehouse.Parse("bench.yaml", []byte(src))
 		if err != nil {
 			return err
@@ -356,7 +361,7 @@ func orchestrate() error {
 	rounds := flag.Int("rounds", 3, "interleaved rounds per scenario")
 	duration := flag.Duration("duration", 10*time.Second, "wrk duration per round")
 	conns := flag.Int("connections", 64, "keep-alive connections")
-	scenarios := flag.String("scenarios", "plain,tls", "comma-separated: plain, tls, nolog")
+	scenarios := flag.String("scenarios", "plain,tls,ratelimit", "comma-separated: plain, tls, nolog, ratelimit")
 	flag.Parse()
 	if _, err := exec.LookPath("wrk"); err != nil {
 		return errors.New("wrk not found: apt-get install -y wrk")
@@ -389,6 +394,8 @@ func orchestrate() error {
 			scheme = "https"
 		case "nolog":
 			gwExtra = []string{"-access-log=false"}
+		case "ratelimit":
+			gwExtra = []string{"-ratelimit"}
 		default:
 			return fmt.Errorf("unknown scenario %s", sc)
 		}
