@@ -42,13 +42,14 @@ func (s *snapshot) compileRateLimit(rc *Route) (pre, post, concurrency stage) {
 	onError := func(err error) {
 		s.deps.Log.Warn("rate limiting unavailable; request refused (failure mode closed)", "route", rc.Name, "err", err)
 	}
-	build := func(rules []ratelimit.Rule) stage {
+	build := func(rules []ratelimit.Rule, postAuth bool) stage {
 		if len(rules) == 0 {
 			return nil
 		}
-		return ratelimit.Stage(ratelimit.StageOptions{Route: rc.Name, Rules: rules, Limiter: s.deps.RateLimiter, Headers: headers, OnDecision: onDecision, OnError: onError, DisplayName: displayName})
+		return ratelimit.Stage(ratelimit.StageOptions{Route: rc.Name, Rules: rules, Limiter: s.deps.RateLimiter, Headers: headers,
+			OnDecision: onDecision, OnError: onError, DisplayName: displayName, Overrides: postAuth})
 	}
-	pre, post = build(preRules), build(postRules)
+	pre, post = build(preRules, false), build(postRules, true)
 	if cc := rl.Concurrency; cc != nil {
 		concurrency = ratelimit.ConcurrencyStage(rc.Name, &ratelimit.Concurrency{Name: "concurrency", Limit: cc.Limit, Key: cc.Key})
 	}

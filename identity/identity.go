@@ -29,6 +29,10 @@ type Principal struct {
 	Roles  []string
 	Scopes []string
 	Attrs  map[string]any
+	// RateLimits overrides, per policy name, the limit (requests per
+	// window) of the route's post-auth rate-limit policies for this caller,
+	// e.g. from an API key record. Nil: the route's limits apply.
+	RateLimits map[string]int64
 }
 
 // Anonymous reports whether p is the zero principal.

@@ -354,3 +354,37 @@ func BenchmarkMemoryDecision(b *testing.B) {
 		}
 	})
 }
+
+// Per-caller overrides (e.g. from an API key record) replace a post-auth
+// policy's limit for that caller only, and the headers show the quota that
+// applies.
+func TestStageOverrides(t *testing.T) {
+	h := serveStage(t, StageOptions{Route: "r", Limiter: NewMemory(MemoryOptions{}), Overrides: true, Rules: []Rule{
+		{Policy: Policy{Name: "per-key", Limit: 5, Window: time.Hour}, Key: []string{PartAPIKey}},
+	}})
+	gold := &identity.Principal{Kind: identity.KindAPIKey, Subject: "a", KeyID: "gold", RateLimits: map[string]int64{"per-key": 2}}
+	plain := &identity.Principal{Kind: identity.KindAPIKey, Subject: "b", KeyID: "plain"}
+	codes := func(p *identity.Principal, n int) (out []int, last http.Header) {
+		for range n {
+			rec := httptest.NewRecorder()
+			h.ServeHTTP(rec, request("192.0.2.1", p))
+			out = append(out, rec.Code)
+			last = rec.Header()
+		}
+		return out, last
+	}
+	got, hdr := codes(gold, 3)
+	if fmt.Sprint(got) != "[204 204 429]" {
+		t.Errorf("overridden caller: %v", got)
+	}
+	if hdr.Get("RateLimit-Policy") != `"per-key";q=2;w=3600` {
+		t.Errorf("RateLimit-Policy for the overridden caller: %q", hdr.Get("RateLimit-Policy"))
+	}
+	got, hdr = codes(plain, 6)
+	if fmt.Sprint(got) != "[204 204 204 204 204 429]" {
+		t.Errorf("caller without override: %v", got)
+	}
+	if hdr.Get("RateLimit-Policy") != `"per-key";q=5;w=3600` {
+		t.Errorf("RateLimit-Policy: %q", hdr.Get("RateLimit-Policy"))
+	}
+}

@@ -72,6 +72,9 @@ type StageOptions struct {
 	// DisplayName maps a policy's (bucket) name to the name clients see in
 	// the headers; nil shows the name as is.
 	DisplayName func(string) string
+	// Overrides applies the principal's RateLimits (per shown policy name)
+	// to this stage's policies: for the post-auth slot.
+	Overrides bool
 }
 
 // Stage returns the rate-limit stage. Requests over any policy get 429
@@ -112,16 +115,30 @@ func Stage(o StageOptions) func(http.Handler) http.Handler {
 			groups = append(groups, group{key: r.Key, policies: []*Policy{policies[i]}, index: []int{i}})
 		}
 	}
+	var ov *overrides
+	if o.Overrides && len(policies) <= 16 {
+		ov = &overrides{names: map[*Policy]string{}}
+		for _, p := range policies {
+			ov.names[p] = o.DisplayName(p.Name)
+		}
+	}
 	return func(next http.Handler) http.Handler {
 		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 			var small [4]Decision
+			var effective [16]int64 // quotas after overrides, when any applied
 			decisions := small[:0]
 			if len(policies) > len(small) {
 				decisions = make([]Decision, 0, len(policies))
 			}
 			decisions = decisions[:len(policies)]
+			overridden := false
 			for _, g := range groups {
-				ds, err := o.Limiter.Allow(r.Context(), BuildKey(r, o.Route, g.key), g.policies)
+				gp := g.policies
+				if ov != nil {
+					gp = ov.apply(identity.From(r.Context()), gp)
+					overridden = overridden || &gp[0] != &g.policies[0]
+				}
+				ds, err := o.Limiter.Allow(r.Context(), BuildKey(r, o.Route, g.key), gp)
 				if err != nil {
 					if o.OnError != nil {
 						o.OnError(err)
@@ -131,7 +148,12 @@ func Stage(o StageOptions) func(http.Handler) http.Handler {
 					return
 				}
 				for j, d := range ds {
+					q := d.Policy.Limit
+					d.Policy = g.policies[j] // report under the configured policy
 					decisions[g.index[j]] = d
+					if overridden {
+						effective[g.index[j]] = q
+					}
 				}
 			}
 			denied := false
@@ -148,6 +170,9 @@ func Stage(o StageOptions) func(http.Handler) http.Handler {
 			if show(o.Headers, r) {
 				h := w.Header()
 				h["Ratelimit-Policy"] = policyHeader
+				if overridden {
+					h["Ratelimit-Policy"] = []string{policyField(policies, effective[:len(policies)], shown)}
+				}
 				h["Ratelimit"] = []string{rateLimitField(decisions, shown)}
 			}
 			if denied {
@@ -159,6 +184,77 @@ func Stage(o StageOptions) func(http.Handler) http.Handler {
 			next.ServeHTTP(w, r)
 		})
 	}
+}
+
+// overrides applies a principal's per-policy limits (identity.Principal.
+// RateLimits, by shown policy name) to a stage's policies. Derived policies
+// are cached, so an override costs no allocation after its first use.
+type overrides struct {
+	names   map[*Policy]string
+	derived sync.Map // overrideKey -> *Policy
+}
+
+type overrideKey struct {
+	p     *Policy
+	limit int64
+}
+
+// apply returns ps itself when the principal overrides none of them.
+func (o *overrides) apply(p *identity.Principal, ps []*Policy) []*Policy {
+	if p == nil || len(p.RateLimits) == 0 {
+		return ps
+	}
+	var out []*Policy
+	for i, pol := range ps {
+		limit, ok := p.RateLimits[o.names[pol]]
+		if !ok || limit <= 0 || limit == pol.Limit {
+			if out != nil {
+				out[i] = pol
+			}
+			continue
+		}
+		if out == nil {
+			out = append(make([]*Policy, 0, len(ps)), ps...)
+		}
+		k := overrideKey{pol, limit}
+		d, found := o.derived.Load(k)
+		if !found {
+			cp := *pol
+			cp.Limit = limit
+			if pol.Burst > 0 {
+				cp.Burst = max(1, pol.Burst*limit/pol.Limit)
+			}
+			if cp.Validate() != nil {
+				continue // an override the algorithm cannot express is ignored
+			}
+			d, _ = o.derived.LoadOrStore(k, &cp)
+		}
+		out[i] = d.(*Policy)
+	}
+	if out == nil {
+		return ps
+	}
+	return out
+}
+
+// policyField is the RateLimit-Policy header with the effective quotas.
+func policyField(ps []*Policy, quota []int64, shown map[*Policy]string) string {
+	var b []byte
+	for i, p := range ps {
+		if i > 0 {
+			b = append(b, ", "...)
+		}
+		q := quota[i]
+		if q == 0 {
+			q = p.Limit
+		}
+		b = append(b, shown[p]...)
+		b = append(b, ";q="...)
+		b = strconv.AppendInt(b, q, 10)
+		b = append(b, ";w="...)
+		b = strconv.AppendInt(b, ceilSeconds(p.Window), 10)
+	}
+	return string(b)
 }
 
 func show(m HeaderMode, r *http.Request) bool {
