@@ -8,6 +8,7 @@ import (
 	"net/netip"
 	"runtime"
 	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -237,7 +238,7 @@ func TestStageHeadersAnd429(t *testing.T) {
 	if ra, err := strconv.Atoi(rec.Header().Get("Retry-After")); err != nil || ra != 4 {
 		t.Errorf("Retry-After %q, want 4 (one interval, 3.33s, rounded up)", rec.Header().Get("Retry-After"))
 	}
-	if !contains(rec.Body.String(), "quota-exceeded") {
+	if !strings.Contains(rec.Body.String(), "quota-exceeded") {
 		t.Errorf("problem type: %s", rec.Body)
 	}
 	// Another client is not affected.

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -104,7 +105,7 @@ func Stage(o StageOptions) func(http.Handler) http.Handler {
 	for i, r := range o.Rules {
 		found := false
 		for g := range groups {
-			if equalParts(groups[g].key, r.Key) {
+			if slices.Equal(groups[g].key, r.Key) {
 				groups[g].policies = append(groups[g].policies, policies[i])
 				groups[g].index = append(groups[g].index, i)
 				found = true
@@ -263,18 +264,6 @@ func show(m HeaderMode, r *http.Request) bool {
 		return false
 	case HeadersAuthenticated:
 		return !identity.From(r.Context()).Anonymous()
-	}
-	return true
-}
-
-func equalParts(a, b []string) bool {
-	if len(a) != len(b) {
-		return false
-	}
-	for i := range a {
-		if a[i] != b[i] {
-			return false
-		}
 	}
 	return true
 }
