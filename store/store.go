@@ -1,0 +1,83 @@
+// Package store holds Gatehouse's records and the small interfaces that
+// persist them. One implementation, store/sqlstore, serves SQLite (the
+// embedded default, store/sqlite) and PostgreSQL (several instances,
+// store/postgres); store/storetest is the conformance suite both pass.
+//
+// Implementations are safe for concurrent use. Every write is one
+// transaction. Errors wrap ErrNotFound and ErrConflict where they apply.
+package store
+
+import (
+	"context"
+	"errors"
+	"time"
+)
+
+var (
+	// ErrNotFound: no record with that id.
+	ErrNotFound = errors.New("store: not found")
+	// ErrConflict: a record with that id exists, or a state change raced.
+	ErrConflict = errors.New("store: conflict")
+)
+
+// Key statuses.
+const (
+	StatusActive  = "active"
+	StatusRotated = "rotated" // works until GraceUntil, then stops
+	StatusRevoked = "revoked"
+)
+
+// APIKey is the stored form of an API key: never its plaintext, only the
+// keyed hash (see package apikey).
+type APIKey struct {
+	ID     string
+	Hash   []byte
+	Hint   string
+	Name   string
+	Owner  string // the subject the key acts for
+	Tenant string
+	Roles  []string
+	Scopes []string
+	// Attrs are free attributes for policies (ABAC).
+	Attrs map[string]any
+	// RateLimits override post-auth rate-limit policies, by policy name.
+	RateLimits map[string]int64
+	Status     string
+	// RotatedTo names the successor of a rotated key.
+	RotatedTo  string
+	GraceUntil time.Time // zero unless rotated
+	ExpiresAt  time.Time // zero: no expiry
+	CreatedAt  time.Time
+	LastUsedAt time.Time // zero: never used
+	RevokedAt  time.Time
+}
+
+// KeyFilter selects keys in List; empty fields match everything.
+type KeyFilter struct {
+	Owner, Tenant, Status string
+	Limit                 int // 0: 1000
+}
+
+// APIKeys persists API keys.
+type APIKeys interface {
+	// CreateAPIKey stores a new key; ErrConflict if the id exists.
+	CreateAPIKey(ctx context.Context, k *APIKey) error
+	// GetAPIKey returns a key or ErrNotFound.
+	GetAPIKey(ctx context.Context, id string) (*APIKey, error)
+	// ListAPIKeys returns keys matching f, newest first.
+	ListAPIKeys(ctx context.Context, f KeyFilter) ([]*APIKey, error)
+	// UpdateAPIKey reads a key, lets fn change it and writes it back, in
+	// one transaction. The id and hash cannot change.
+	UpdateAPIKey(ctx context.Context, id string, fn func(*APIKey) error) (*APIKey, error)
+	// RotateAPIKey stores successor and marks the old key rotated until
+	// graceUntil, in one transaction; ErrConflict if the old key is not active.
+	RotateAPIKey(ctx context.Context, oldID string, successor *APIKey, graceUntil time.Time) error
+	// TouchAPIKeys records last-use times in one batch.
+	TouchAPIKeys(ctx context.Context, used map[string]time.Time) error
+}
+
+// Store is everything a store provides.
+type Store interface {
+	APIKeys
+	Close() error
+}

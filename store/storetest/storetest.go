@@ -1,0 +1,177 @@
+// Package storetest is the conformance suite every store implementation
+// passes: run it from the implementation's tests with Run.
+package storetest
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/gatehouse-dev/gatehouse/store"
+)
+
+// Open returns a fresh, empty, migrated store for one subtest.
+type Open func(t *testing.T) store.Store
+
+var t0 = time.Date(2026, 12, 1, 12, 0, 0, 0, time.UTC)
+
+func key(id string) *store.APIKey {
+	return &store.APIKey{
+		ID: id, Hash: []byte("hash-of-" + id), Hint: "gthk_" + id + "_...abcd", Name: "key " + id,
+		Owner: "alice", Tenant: "acme", Roles: []string{"reader"}, Scopes: []string{"orders:read"},
+		Attrs: map[string]any{"plan": "gold", "seats": 5.0, "beta": true}, RateLimits: map[string]int64{"per-key": 500},
+		CreatedAt: t0, ExpiresAt: t0.Add(90 * 24 * time.Hour),
+	}
+}
+
+// Run runs the suite.
+func Run(t *testing.T, open Open) {
+	ctx := context.Background()
+	t.Run("create and get round trip", func(t *testing.T) {
+		s := open(t)
+		k := key("k1")
+		if err := s.CreateAPIKey(ctx, k); err != nil {
+			t.Fatal(err)
+		}
+		got, err := s.GetAPIKey(ctx, "k1")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got.Status != store.StatusActive || string(got.Hash) != "hash-of-k1" || got.Owner != "alice" || got.Tenant != "acme" ||
+			got.Roles[0] != "reader" || got.Scopes[0] != "orders:read" || got.Attrs["plan"] != "gold" || got.Attrs["seats"] != 5.0 ||
+			got.Attrs["beta"] != true || got.RateLimits["per-key"] != 500 || !got.CreatedAt.Equal(t0) || !got.ExpiresAt.Equal(k.ExpiresAt) ||
+			!got.LastUsedAt.IsZero() || !got.GraceUntil.IsZero() {
+			t.Errorf("round trip: %+v", got)
+		}
+	})
+	t.Run("errors", func(t *testing.T) {
+		s := open(t)
+		if _, err := s.GetAPIKey(ctx, "nope"); !errors.Is(err, store.ErrNotFound) {
+			t.Errorf("get unknown: %v", err)
+		}
+		if err := s.CreateAPIKey(ctx, key("dup")); err != nil {
+			t.Fatal(err)
+		}
+		if err := s.CreateAPIKey(ctx, key("dup")); !errors.Is(err, store.ErrConflict) {
+			t.Errorf("duplicate create: %v", err)
+		}
+		if _, err := s.UpdateAPIKey(ctx, "nope", func(*store.APIKey) error { return nil }); !errors.Is(err, store.ErrNotFound) {
+			t.Errorf("update unknown: %v", err)
+		}
+	})
+	t.Run("list filters and order", func(t *testing.T) {
+		s := open(t)
+		for i, o := range []struct{ owner, tenant string }{{"alice", "acme"}, {"bob", "acme"}, {"carol", "globex"}} {
+			k := key(fmt.Sprint("l", i))
+			k.Owner, k.Tenant, k.CreatedAt = o.owner, o.tenant, t0.Add(time.Duration(i)*time.Minute)
+			if err := s.CreateAPIKey(ctx, k); err != nil {
+				t.Fatal(err)
+			}
+		}
+		all, _ := s.ListAPIKeys(ctx, store.KeyFilter{})
+		if len(all) != 3 || all[0].ID != "l2" || all[2].ID != "l0" {
+			t.Errorf("list all: %v", ids(all))
+		}
+		acme, _ := s.ListAPIKeys(ctx, store.KeyFilter{Tenant: "acme"})
+		bob, _ := s.ListAPIKeys(ctx, store.KeyFilter{Owner: "bob"})
+		limited, _ := s.ListAPIKeys(ctx, store.KeyFilter{Limit: 1})
+		none, _ := s.ListAPIKeys(ctx, store.KeyFilter{Status: store.StatusRevoked})
+		if len(acme) != 2 || len(bob) != 1 || bob[0].ID != "l1" || len(limited) != 1 || len(none) != 0 {
+			t.Errorf("filters: acme %v bob %v limited %v revoked %v", ids(acme), ids(bob), ids(limited), ids(none))
+		}
+	})
+	t.Run("update is read-modify-write; a failing change writes nothing", func(t *testing.T) {
+		s := open(t)
+		_ = s.CreateAPIKey(ctx, key("u"))
+		got, err := s.UpdateAPIKey(ctx, "u", func(k *store.APIKey) error {
+			k.Status, k.RevokedAt, k.Hash, k.Name = store.StatusRevoked, t0, []byte("changed"), "renamed"
+			return nil
+		})
+		if err != nil || got.Status != store.StatusRevoked {
+			t.Fatalf("update: %v %+v", err, got)
+		}
+		again, _ := s.GetAPIKey(ctx, "u")
+		if again.Status != store.StatusRevoked || !again.RevokedAt.Equal(t0) || again.Name != "renamed" || string(again.Hash) != "hash-of-u" {
+			t.Errorf("after update: %+v (the hash must not change)", again)
+		}
+		boom := errors.New("boom")
+		if _, err := s.UpdateAPIKey(ctx, "u", func(k *store.APIKey) error { k.Name = "lost"; return boom }); !errors.Is(err, boom) {
+			t.Errorf("failing change: %v", err)
+		}
+		if k, _ := s.GetAPIKey(ctx, "u"); k.Name != "renamed" {
+			t.Errorf("a failing change was written: %q", k.Name)
+		}
+	})
+	t.Run("rotate", func(t *testing.T) {
+		s := open(t)
+		_ = s.CreateAPIKey(ctx, key("old"))
+		grace := t0.Add(24 * time.Hour)
+		if err := s.RotateAPIKey(ctx, "old", key("new"), grace); err != nil {
+			t.Fatal(err)
+		}
+		old, _ := s.GetAPIKey(ctx, "old")
+		nw, _ := s.GetAPIKey(ctx, "new")
+		if old.Status != store.StatusRotated || old.RotatedTo != "new" || !old.GraceUntil.Equal(grace) || nw.Status != store.StatusActive {
+			t.Errorf("after rotate: old %+v new %+v", old, nw)
+		}
+		if err := s.RotateAPIKey(ctx, "old", key("newer"), grace); !errors.Is(err, store.ErrConflict) {
+			t.Errorf("rotating a rotated key: %v", err)
+		}
+		if _, err := s.GetAPIKey(ctx, "newer"); !errors.Is(err, store.ErrNotFound) {
+			t.Error("a refused rotation left its successor behind")
+		}
+		// A successor whose id exists: nothing changes.
+		if err := s.RotateAPIKey(ctx, "new", key("old"), grace); !errors.Is(err, store.ErrConflict) {
+			t.Errorf("successor id conflict: %v", err)
+		}
+		if k, _ := s.GetAPIKey(ctx, "new"); k.Status != store.StatusActive {
+			t.Error("a failed rotation changed the old key")
+		}
+	})
+	t.Run("touch moves last use forward only", func(t *testing.T) {
+		s := open(t)
+		_ = s.CreateAPIKey(ctx, key("a"))
+		_ = s.CreateAPIKey(ctx, key("b"))
+		if err := s.TouchAPIKeys(ctx, map[string]time.Time{"a": t0.Add(time.Hour), "b": t0.Add(2 * time.Hour), "gone": t0}); err != nil {
+			t.Fatal(err)
+		}
+		_ = s.TouchAPIKeys(ctx, map[string]time.Time{"a": t0})
+		a, _ := s.GetAPIKey(ctx, "a")
+		b, _ := s.GetAPIKey(ctx, "b")
+		if !a.LastUsedAt.Equal(t0.Add(time.Hour)) || !b.LastUsedAt.Equal(t0.Add(2*time.Hour)) {
+			t.Errorf("last used: a %v b %v", a.LastUsedAt, b.LastUsedAt)
+		}
+	})
+	t.Run("concurrent updates lose nothing", func(t *testing.T) {
+		s := open(t)
+		_ = s.CreateAPIKey(ctx, key("c"))
+		var wg sync.WaitGroup
+		for range 8 {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				for range 10 {
+					if _, err := s.UpdateAPIKey(ctx, "c", func(k *store.APIKey) error { k.RateLimits["per-key"]++; return nil }); err != nil {
+						t.Error(err)
+						return
+					}
+				}
+			}()
+		}
+		wg.Wait()
+		if k, _ := s.GetAPIKey(ctx, "c"); k.RateLimits["per-key"] != 580 {
+			t.Errorf("after 80 concurrent increments: %d, want 580", k.RateLimits["per-key"])
+		}
+	})
+}
+
+func ids(ks []*store.APIKey) []string {
+	out := make([]string, len(ks))
+	for i, k := range ks {
+		out[i] = k.ID
+	}
+	return out
+}
