@@ -21,6 +21,8 @@ type Config struct {
 	Server         Server           `yaml:"server" doc:"Timeouts and header limits of the listeners. Static."`
 	Log            Log              `yaml:"log" doc:"Logging. Static."`
 	RateLimit      RateLimitBackend `yaml:"rate_limit" doc:"Where rate-limit counters live: in memory (one instance) or in Redis (shared by all instances). Static."`
+	Store          string           `yaml:"store" doc:"The database: sqlite:///path/gatehouse.db (default: gatehouse.db under data_dir) or postgres://user@host/db. Static."`
+	APIKeys        APIKeys          `yaml:"api_keys" doc:"API key verification. Static."`
 	TrustedProxies []string         `yaml:"trusted_proxies" doc:"Peers (IPs or CIDRs) whose X-Forwarded-For is believed (PRX-01). Reloadable."`
 	Limits         Limits           `yaml:"limits" doc:"Global request limits. Reloadable."`
 	Routes         []Route          `yaml:"routes" doc:"Routes, matched on host, method and path. Reloadable."`
@@ -110,6 +112,25 @@ type Route struct {
 	MaxBodyBytes *ByteSize       `yaml:"max_body_bytes" doc:"Body limit of this route, overriding limits.max_body_bytes."`
 	Browser      bool            `yaml:"browser" doc:"A browser page: plain-HTTP requests are redirected (308) to HTTPS instead of refused."`
 	RateLimit    *RouteRateLimit `yaml:"rate_limit" doc:"Rate limits of this route (GCRA), checked before and after authentication."`
+	Auth         *RouteAuth      `yaml:"auth" doc:"How callers of this route authenticate."`
+}
+
+// APIKeys configures API key verification.
+type APIKeys struct {
+	Secret   Secret   `yaml:"secret" doc:"Server secret (at least 32 bytes) keys are hashed under; kept outside the database, as ${file:...} or ${env:...}."`
+	CacheTTL Duration `yaml:"cache_ttl" doc:"How long a checked key is served from memory; a revocation reaches every instance within it. Default 1s."`
+	Grace    Duration `yaml:"grace" doc:"How long a rotated key keeps working. Default 24h."`
+}
+
+// RouteAuth selects the authentication of a route.
+type RouteAuth struct {
+	APIKey *APIKeyAuth `yaml:"api_key" doc:"Require an API key."`
+}
+
+// APIKeyAuth configures API key authentication on a route.
+type APIKeyAuth struct {
+	Headers []string `yaml:"headers" enum:"authorization,x-api-key" doc:"Where the key is read: authorization (Bearer) and/or x-api-key. Default both."`
+	Scopes  []string `yaml:"scopes" doc:"Scopes the key must all have."`
 }
 
 // RateLimitBackend configures where counters live.
@@ -241,6 +262,9 @@ func (c *Config) applyDefaults() {
 		t := true
 		c.Log.Access = &t
 	}
+	setDefault(&c.Store, "sqlite://"+c.DataDir+"/gatehouse.db")
+	setDefault(&c.APIKeys.CacheTTL, Duration(time.Second))
+	setDefault(&c.APIKeys.Grace, Duration(24*time.Hour))
 	rl := &c.RateLimit
 	setDefault(&rl.Backend, "memory")
 	setDefault(&rl.Instances, 1)

@@ -72,6 +72,15 @@ func (c *Config) validate() []FieldError {
 		}
 	}
 	v.rateLimitBackend(&c.RateLimit)
+	if !strings.HasPrefix(c.Store, "sqlite://") && !strings.HasPrefix(c.Store, "postgres://") && !strings.HasPrefix(c.Store, "postgresql://") {
+		v.errf("store", "must be sqlite:///path or postgres://...")
+	}
+	if c.APIKeys.Secret.IsSet() && len(c.APIKeys.Secret.Value()) < 32 {
+		v.errf("api_keys.secret", "must be at least 32 bytes (256 bits)")
+	}
+	if c.APIKeys.CacheTTL <= 0 || c.APIKeys.CacheTTL.D() > time.Minute {
+		v.errf("api_keys.cache_ttl", "must be between 0 and 1m (it bounds how long a revoked key may still pass)")
+	}
 	if c.Limits.MaxBodyBytes <= 0 {
 		v.errf("limits.max_body_bytes", "must be greater than zero")
 	}
@@ -248,6 +257,14 @@ func (v *validator) routes() {
 		}
 		if r.RateLimit != nil {
 			v.routeRateLimit(p+".rate_limit", r.RateLimit)
+		}
+		if r.Auth != nil && r.Auth.APIKey != nil {
+			if !v.c.APIKeys.Secret.IsSet() {
+				v.errf(p+".auth.api_key", "needs api_keys.secret")
+			}
+			for j, h := range r.Auth.APIKey.Headers {
+				v.oneOf(fmt.Sprintf("%s.auth.api_key.headers[%d]", p, j), h, "authorization", "x-api-key")
+			}
 		}
 	}
 	// Conflicting patterns are detected by registering them the way the

@@ -2,6 +2,7 @@ package gatehouse
 
 import (
 	"context"
+	"errors"
 
 	"fmt"
 	"io"
@@ -15,7 +16,10 @@ import (
 	"sync/atomic"
 	"time"
 
+	keys "github.com/gatehouse-dev/gatehouse/apikey"
+	authnkey "github.com/gatehouse-dev/gatehouse/authn/apikey"
 	"github.com/gatehouse-dev/gatehouse/clientip"
+	"github.com/gatehouse-dev/gatehouse/identity"
 	"github.com/gatehouse-dev/gatehouse/problem"
 	"github.com/gatehouse-dev/gatehouse/proxy"
 	"github.com/gatehouse-dev/gatehouse/ratelimit"
@@ -33,7 +37,10 @@ type Deps struct {
 	// RateLimiter keeps rate-limit counters across reloads; nil means an
 	// in-memory backend.
 	RateLimiter ratelimit.Limiter
-	Now         func() time.Time
+	// APIKeys verifies API keys; nil when api_keys.secret is not set
+	// (routes with auth.api_key then fail to compile).
+	APIKeys *keys.Manager
+	Now     func() time.Time
 }
 
 // Gateway is the public http.Handler: it serves every request from the
@@ -68,6 +75,7 @@ type route struct {
 	metrics     *routeMetrics
 	chain       http.Handler
 	preAuth     stage // rate limit by pre-auth keys; nil when none
+	authn       stage // authentication; nil for public routes
 	postAuth    stage // rate limit by principal; nil when none
 	concurrency stage
 }
@@ -291,6 +299,17 @@ func (s *snapshot) compileRoute(rc *Route) (*route, error) {
 	}
 	if rc.RateLimit != nil {
 		rt.preAuth, rt.postAuth, rt.concurrency = s.compileRateLimit(rc)
+	}
+	if rc.Auth != nil && rc.Auth.APIKey != nil {
+		if s.deps.APIKeys == nil {
+			return nil, errors.New("auth.api_key needs api_keys.secret (no key manager)")
+		}
+		a := &authnkey.Authenticator{Manager: s.deps.APIKeys, Headers: rc.Auth.APIKey.Headers, Scopes: rc.Auth.APIKey.Scopes}
+		rt.authn = a.Wrap(func(r *http.Request, p *identity.Principal) {
+			if st := stateFrom(r); st != nil {
+				st.principal = p
+			}
+		})
 	}
 	upErrors := s.deps.Metrics.upstreamErrors
 	for _, kind := range []string{proxy.KindConnect, proxy.KindTimeout, proxy.KindProtocol} {

@@ -11,11 +11,12 @@ import (
 //	         -> security headers -> limits (method, URI, path normal form)
 //	         -> route match (no match: 404/405 problem, never proxied)
 //	[route]  body limit -> rate limit (pre-auth keys: IP, route, header)
-//	         -> rate limit (principal keys) -> concurrency limit -> proxy
+//	         -> authenticate (API key) -> rate limit (principal keys)
+//	         -> concurrency limit -> proxy (identity headers set upstream)
 //
-// Later stages slot into routeChain in this order: ... rate limit
-// (pre-auth) -> authenticate -> rate limit (post-auth) -> authorize ->
-// validate request -> audit decision -> proxy -> validate response.
+// Later stages slot into routeChain in this order: ... authenticate ->
+// rate limit (post-auth) -> authorize -> validate request -> audit
+// decision -> proxy -> validate response.
 
 type stage = func(http.Handler) http.Handler
 
@@ -44,7 +45,7 @@ func (s *snapshot) routeChain(rt *route, upstream http.Handler) http.Handler {
 	return chain(upstream,
 		bodyLimitStage(rt.maxBody),
 		optional(rt.preAuth),
-		// authenticate: the next issue's stage goes here
+		optional(rt.authn),
 		optional(rt.postAuth),
 		optional(rt.concurrency),
 	)

@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/gatehouse-dev/gatehouse/clientip"
+	"github.com/gatehouse-dev/gatehouse/identity"
 	"github.com/gatehouse-dev/gatehouse/problem"
 )
 
@@ -27,13 +28,14 @@ import (
 // context's request info (problem.RequestID) and client address source
 // (clientip.From).
 type reqState struct {
-	id       string
-	idHdr    [1]string // the X-Request-Id header value, without a new slice
-	start    time.Time
-	client   netip.Addr
-	route    *route
-	upstream string
-	mw       matchWriter
+	id        string
+	idHdr     [1]string // the X-Request-Id header value, without a new slice
+	start     time.Time
+	client    netip.Addr
+	route     *route
+	upstream  string
+	principal *identity.Principal
+	mw        matchWriter
 }
 
 // RequestID implements problem.RequestInfo.
@@ -300,6 +302,16 @@ func accessLogStage(out io.Writer, errLog *slog.Logger, enabled bool, unmatched 
 			l.str("proto", r.Proto)
 			if st.upstream != "" {
 				l.str("upstream", st.upstream)
+			}
+			if p := st.principal; p != nil {
+				l.str("principal_kind", string(p.Kind))
+				l.str("subject", p.Subject)
+				if p.Tenant != "" {
+					l.str("tenant", p.Tenant)
+				}
+				if p.KeyID != "" {
+					l.str("key_id", p.KeyID)
+				}
 			}
 			if sw.problem != nil {
 				l.str("problem", sw.problem.Type)

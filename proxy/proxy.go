@@ -27,6 +27,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/gatehouse-dev/gatehouse/identity"
 	"github.com/gatehouse-dev/gatehouse/problem"
 )
 
@@ -198,6 +199,21 @@ func (p *Proxy) rewrite(pr *httputil.ProxyRequest) {
 	}
 	if id := problem.RequestID(in.Context()); id != "" {
 		h.Set("X-Request-Id", id)
+	}
+	// The gateway's view of the caller, after every client-sent
+	// X-Gatehouse-* header was removed above.
+	if p := identity.From(in.Context()); !p.Anonymous() {
+		h.Set(IdentityHeaderPrefix+"Subject", p.Subject)
+		if p.Tenant != "" {
+			h.Set(IdentityHeaderPrefix+"Tenant", p.Tenant)
+		}
+		if len(p.Roles) > 0 {
+			h.Set(IdentityHeaderPrefix+"Roles", strings.Join(p.Roles, ","))
+		}
+		if p.KeyID != "" {
+			h.Set(IdentityHeaderPrefix+"Key-Id", p.KeyID)
+		}
+		h.Set(IdentityHeaderPrefix+"Principal-Kind", string(p.Kind))
 	}
 	if _, ok := h["User-Agent"]; !ok {
 		h["User-Agent"] = nil // do not let Go add its own

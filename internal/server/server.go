@@ -16,6 +16,7 @@ import (
 	"os"
 	"path/filepath"
 	"runtime/debug"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -23,9 +24,14 @@ import (
 	"github.com/fsnotify/fsnotify"
 	"github.com/gatehouse-dev/gatehouse"
 	"github.com/gatehouse-dev/gatehouse/admin"
+	"github.com/gatehouse-dev/gatehouse/apikey"
+	"github.com/gatehouse-dev/gatehouse/audit"
 	"github.com/gatehouse-dev/gatehouse/certs"
 	"github.com/gatehouse-dev/gatehouse/ratelimit"
 	"github.com/gatehouse-dev/gatehouse/ratelimit/redislimit"
+	"github.com/gatehouse-dev/gatehouse/store/postgres"
+	"github.com/gatehouse-dev/gatehouse/store/sqlite"
+	"github.com/gatehouse-dev/gatehouse/store/sqlstore"
 )
 
 // Options configure Run.
@@ -46,7 +52,9 @@ type Options struct {
 	// OnShutdown, when set, is called once the public listener has stopped
 	// accepting connections and in-flight requests are draining.
 	OnShutdown func()
-	Version    string
+	// NoMigrate skips applying database migrations at start.
+	NoMigrate bool
+	Version   string
 }
 
 // Ready describes a running gateway.
@@ -110,7 +118,22 @@ func Run(ctx context.Context, o Options) error {
 	metrics := gatehouse.NewMetrics()
 	limiter, closeLimiter := newRateLimiter(ctx, cfg, metrics, log, &wg)
 	defer closeLimiter()
-	gw, err := gatehouse.New(cfg, gatehouse.Deps{Log: log, AccessLog: accessLog, Metrics: metrics, RateLimiter: limiter})
+	st, err := OpenStore(ctx, cfg, !o.NoMigrate)
+	if err != nil {
+		return err
+	}
+	defer st.Close()
+	var keyManager *apikey.Manager
+	if cfg.APIKeys.Secret.IsSet() {
+		keyManager, err = apikey.NewManager(apikey.Options{Store: st, ServerSecret: []byte(cfg.APIKeys.Secret.Value()),
+			CacheTTL: cfg.APIKeys.CacheTTL.D(), Events: audit.SlogSink{Log: log}})
+		if err != nil {
+			return err
+		}
+		wg.Add(1)
+		go func() { defer wg.Done(); keyManager.Run(ctx, 5*time.Second) }()
+	}
+	gw, err := gatehouse.New(cfg, gatehouse.Deps{Log: log, AccessLog: accessLog, Metrics: metrics, RateLimiter: limiter, APIKeys: keyManager})
 	if err != nil {
 		return err
 	}
@@ -254,6 +277,18 @@ func newHTTPServer(s gatehouse.Server, h http.Handler, tc *tls.Config, log *slog
 		MaxHeaderBytes:    int(s.MaxHeaderBytes),
 		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelDebug),
 	}
+}
+
+// OpenStore opens the configured database (sqlite:// or postgres://),
+// applying pending migrations when migrate is set.
+func OpenStore(ctx context.Context, cfg *gatehouse.Config, migrate bool) (*sqlstore.Store, error) {
+	if path, ok := strings.CutPrefix(cfg.Store, "sqlite://"); ok {
+		if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
+			return nil, fmt.Errorf("store: %w", err)
+		}
+		return sqlite.Open(ctx, path, migrate)
+	}
+	return postgres.Open(ctx, cfg.Store, migrate)
 }
 
 // newRateLimiter builds the rate-limit backend of the static config: an

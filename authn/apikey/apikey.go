@@ -1,0 +1,142 @@
+// Package apikey is the API key authentication stage: Check finds the key
+// in the configured headers, verifies it with an apikey.Manager and returns
+// the principal; Wrap answers failures with problems (401 with
+// WWW-Authenticate, 403 for a missing scope, 503 when the key store is
+// unreachable and the key is not cached) and puts the principal into the
+// request context. Keys in the URL query are refused (KEY-06) and never
+// echoed.
+package apikey
+
+import (
+	"errors"
+	"net/http"
+	"slices"
+	"strings"
+
+	keys "github.com/gatehouse-dev/gatehouse/apikey"
+	"github.com/gatehouse-dev/gatehouse/identity"
+	"github.com/gatehouse-dev/gatehouse/problem"
+	"github.com/gatehouse-dev/gatehouse/store"
+)
+
+// Header names the stage can read.
+const (
+	HeaderAuthorization = "authorization" // Authorization: Bearer <key>
+	HeaderXAPIKey       = "x-api-key"
+)
+
+// Authenticator checks API keys for one route. Immutable; safe for concurrent use.
+type Authenticator struct {
+	Manager *keys.Manager
+	Headers []string // HeaderAuthorization and/or HeaderXAPIKey; empty means both
+	Scopes  []string // every one is required
+}
+
+// Errors of Check besides the manager's.
+var (
+	ErrMissing      = errors.New("authn: no API key presented")
+	ErrInQuery      = errors.New("authn: API key sent in the URL query")
+	ErrScope        = errors.New("authn: the key lacks a required scope")
+	maxKeyHeaderLen = 256
+)
+
+// Check returns the principal of r's API key.
+func (a *Authenticator) Check(r *http.Request) (*identity.Principal, error) {
+	if keyInQuery(r.URL.RawQuery) {
+		return nil, ErrInQuery
+	}
+	presented := a.presented(r)
+	if presented == "" {
+		return nil, ErrMissing
+	}
+	rec, err := a.Manager.Verify(r.Context(), presented)
+	if err != nil {
+		return nil, err
+	}
+	for _, s := range a.Scopes {
+		if !slices.Contains(rec.Scopes, s) {
+			return principal(rec), ErrScope
+		}
+	}
+	return principal(rec), nil
+}
+
+func principal(rec *store.APIKey) *identity.Principal {
+	return &identity.Principal{
+		Kind: identity.KindAPIKey, Subject: rec.Owner, Issuer: "gatehouse", Tenant: rec.Tenant, KeyID: rec.ID,
+		Roles: rec.Roles, Scopes: rec.Scopes, Attrs: rec.Attrs, RateLimits: rec.RateLimits,
+	}
+}
+
+func (a *Authenticator) reads(h string) bool {
+	return len(a.Headers) == 0 || slices.Contains(a.Headers, h)
+}
+
+func (a *Authenticator) presented(r *http.Request) string {
+	if a.reads(HeaderAuthorization) {
+		if v := r.Header.Get("Authorization"); len(v) > 7 && strings.EqualFold(v[:7], "bearer ") && len(v) <= maxKeyHeaderLen {
+			return strings.TrimSpace(v[7:])
+		}
+	}
+	if a.reads(HeaderXAPIKey) {
+		if v := r.Header.Get("X-Api-Key"); v != "" && len(v) <= maxKeyHeaderLen {
+			return strings.TrimSpace(v)
+		}
+	}
+	return ""
+}
+
+// keyInQuery reports whether something that looks like a key is in the
+// query (any parameter value with the key prefix, or a key-named parameter).
+func keyInQuery(raw string) bool {
+	if raw == "" {
+		return false
+	}
+	if strings.Contains(raw, keys.Prefix) || strings.Contains(strings.ToLower(raw), "gthk%5f") {
+		return true
+	}
+	for part := range strings.SplitSeq(raw, "&") {
+		name, _, _ := strings.Cut(part, "=")
+		switch strings.ToLower(name) {
+		case "api_key", "apikey", "api-key", "key", "x-api-key":
+			return true
+		}
+	}
+	return false
+}
+
+// Wrap returns the stage. onPrincipal, when set, is told of every
+// authenticated principal (the gateway puts it into its access log).
+func (a *Authenticator) Wrap(onPrincipal func(*http.Request, *identity.Principal)) func(http.Handler) http.Handler {
+	challenge := `Bearer realm="gatehouse"`
+	return func(next http.Handler) http.Handler {
+		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			p, err := a.Check(r)
+			switch {
+			case err == nil:
+				if onPrincipal != nil {
+					onPrincipal(r, p)
+				}
+				next.ServeHTTP(w, r.WithContext(identity.With(r.Context(), p)))
+				return
+			case errors.Is(err, ErrInQuery):
+				problem.Write(w, r, problem.New(http.StatusBadRequest, problem.TypeBadRequest, "API keys are accepted only in the Authorization or X-API-Key header, never in the URL; revoke a key that was sent in a URL").Wrap(err))
+			case errors.Is(err, ErrMissing):
+				w.Header().Set("WWW-Authenticate", challenge)
+				problem.Write(w, r, problem.New(http.StatusUnauthorized, problem.TypeUnauthorized, "an API key is required").Wrap(err))
+			case errors.Is(err, ErrScope):
+				if onPrincipal != nil {
+					onPrincipal(r, p)
+				}
+				w.Header().Set("WWW-Authenticate", challenge+`, error="insufficient_scope", scope="`+strings.Join(a.Scopes, " ")+`"`)
+				problem.Write(w, r, problem.New(http.StatusForbidden, problem.TypeForbidden, "the API key lacks a scope this route requires").Wrap(err))
+			case errors.Is(err, keys.ErrUnavailable):
+				w.Header().Set("Retry-After", "1")
+				problem.Write(w, r, problem.New(http.StatusServiceUnavailable, problem.TypeServiceUnavailable, "API keys cannot be checked right now").Wrap(err))
+			default: // invalid, expired, revoked, rotated out: one answer
+				w.Header().Set("WWW-Authenticate", challenge+`, error="invalid_token"`)
+				problem.Write(w, r, problem.New(http.StatusUnauthorized, problem.TypeUnauthorized, "the API key is not valid").Wrap(err))
+			}
+		})
+	}
+}
