@@ -50,7 +50,7 @@ func TestDependencyHygiene(t *testing.T) {
 		t.Fatal(err)
 	}
 	const mod = "github.com/gatehouse-dev/gatehouse"
-	capability := []string{"problem", "identity", "clientip", "certs", "proxy", "ratelimit", "apikey"}
+	capability := []string{"problem", "identity", "clientip", "certs", "proxy", "ratelimit", "apikey", "authn/apikey", "audit", "store"}
 	// Core packages: the gateway and every capability; the drivers live in
 	// leaf packages (ratelimit/redislimit, store/*) that only the process
 	// wiring (internal/server, the CLI) imports.

@@ -53,7 +53,7 @@ func newRoot(ctx context.Context, stdout, stderr io.Writer) *cobra.Command {
 	root.SetOut(stdout)
 	root.SetErr(stderr)
 	root.SetContext(ctx)
-	root.AddCommand(serveCmd(stderr), validateCmd(stdout, stderr), demoCmd(stdout, stderr), versionCmd(stdout), schemaCmd(stdout))
+	root.AddCommand(serveCmd(stderr), validateCmd(stdout, stderr), demoCmd(stdout, stderr), versionCmd(stdout), schemaCmd(stdout), keysCmd(stdout, stderr), migrateCmd(stdout, stderr))
 	return root
 }
 
@@ -72,6 +72,7 @@ func loadConfig(path string, stderr io.Writer) (*gatehouse.Config, error) {
 
 func serveCmd(stderr io.Writer) *cobra.Command {
 	var path string
+	var noMigrate bool
 	c := &cobra.Command{
 		Use:   "serve",
 		Short: "Run the gateway from a config file",
@@ -85,10 +86,11 @@ func serveCmd(stderr io.Writer) *cobra.Command {
 			}
 			ctx, stop := signal.NotifyContext(cmd.Context(), os.Interrupt, syscall.SIGTERM)
 			defer stop()
-			return server.Run(ctx, server.Options{Config: cfg, ConfigPath: path, Reload: sighup(ctx), LogOutput: stderr, Version: Version})
+			return server.Run(ctx, server.Options{Config: cfg, ConfigPath: path, Reload: sighup(ctx), LogOutput: stderr, Version: Version, NoMigrate: noMigrate})
 		},
 	}
 	c.Flags().StringVarP(&path, "config", "c", "", "config file (YAML)")
+	c.Flags().BoolVar(&noMigrate, "no-migrate", false, "do not apply database migrations at start")
 	return c
 }
 

@@ -3,6 +3,8 @@ package cli
 import (
 	"bytes"
 	"context"
+	"encoding/json"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -67,5 +69,56 @@ func TestVersionAndSchema(t *testing.T) {
 	}
 	if code, _, errs := run(t, "nonsense"); code != 1 || !strings.Contains(errs, "unknown command") {
 		t.Errorf("unknown command: %d %q", code, errs)
+	}
+}
+
+func TestKeysLifecycle(t *testing.T) {
+	dir := t.TempDir()
+	secret := filepath.Join(dir, "secret")
+	os.WriteFile(secret, []byte(strings.Repeat("x", 40)), 0o600)
+	cfg := writeFile(t, "gh.yaml", fmt.Sprintf("data_dir: %q\napi_keys: {secret: \"${file:%s}\"}\n", dir, secret))
+	code, out, errs := run(t, "keys", "create", "--config", cfg, "--admin", "--json")
+	if code != 0 {
+		t.Fatalf("create --admin: %d %s", code, errs)
+	}
+	var created struct {
+		ID, Key, Owner string
+		Roles          []string
+	}
+	if err := json.Unmarshal([]byte(out), &created); err != nil || !strings.HasPrefix(created.Key, "gthk_") || created.Roles[0] != "gatehouse:admin" {
+		t.Fatalf("created %q: %v", out, err)
+	}
+	code, out, _ = run(t, "keys", "create", "--config", cfg, "--owner", "alice", "--tenant", "acme", "--scope", "orders:read")
+	if code != 0 || !strings.Contains(out, "shown only now") {
+		t.Fatalf("create: %d %s", code, out)
+	}
+	code, out, _ = run(t, "keys", "list", "--config", cfg, "--tenant", "acme")
+	if code != 0 || !strings.Contains(out, "alice") || strings.Contains(out, "admin ") {
+		t.Errorf("list --tenant: %s", out)
+	}
+	if strings.Contains(out, "gthk_") && !strings.Contains(out, "...") {
+		t.Error("list prints key material")
+	}
+	code, out, _ = run(t, "keys", "rotate", "--config", cfg, created.ID, "--grace", "1h")
+	if code != 0 || !strings.Contains(out, "keeps working until") {
+		t.Fatalf("rotate: %d %s", code, out)
+	}
+	code, out, _ = run(t, "keys", "show", "--config", cfg, created.ID, "--json")
+	if code != 0 || !strings.Contains(out, `"status": "rotated"`) {
+		t.Errorf("show after rotate: %s", out)
+	}
+	if code, _, _ := run(t, "keys", "revoke", "--config", cfg, created.ID); code != 0 {
+		t.Errorf("revoke: %d", code)
+	}
+	if code, _, errs := run(t, "keys", "show", "--config", cfg, "nosuchkeyid0"); code != 1 || !strings.Contains(errs, "no such key") {
+		t.Errorf("show unknown: %d %s", code, errs)
+	}
+	code, out, _ = run(t, "migrate", "status", "--config", cfg)
+	if code != 0 || !strings.Contains(out, "applied") {
+		t.Errorf("migrate status: %d %s", code, out)
+	}
+	noSecret := writeFile(t, "nosecret.yaml", fmt.Sprintf("data_dir: %q\n", dir))
+	if code, _, errs := run(t, "keys", "list", "--config", noSecret); code != 1 || !strings.Contains(errs, "api_keys.secret") {
+		t.Errorf("without a secret: %d %s", code, errs)
 	}
 }

@@ -1,6 +1,7 @@
 package cli
 
 import (
+	"context"
 	"fmt"
 	"io"
 	"net"
@@ -12,6 +13,7 @@ import (
 	"time"
 
 	"github.com/gatehouse-dev/gatehouse"
+	"github.com/gatehouse-dev/gatehouse/apikey"
 	"github.com/gatehouse-dev/gatehouse/internal/demo"
 	"github.com/gatehouse-dev/gatehouse/internal/server"
 	"github.com/spf13/cobra"
@@ -44,6 +46,10 @@ func demoCmd(stdout, stderr io.Writer) *cobra.Command {
 			defer up.Close()
 			s.Upstream = "http://" + ln.Addr().String()
 
+			s.SecretFile = filepath.Join(s.DataDir, "api-key-secret")
+			if err := demo.EnsureSecret(s.SecretFile); err != nil {
+				return fmt.Errorf("demo secret: %w", err)
+			}
 			path := filepath.Join(s.DataDir, "demo.yaml")
 			if err := os.WriteFile(path, []byte(demo.Config(s)), 0o600); err != nil {
 				return fmt.Errorf("demo config: %w", err)
@@ -53,9 +59,13 @@ func demoCmd(stdout, stderr io.Writer) *cobra.Command {
 				fmt.Fprintln(stderr, err)
 				return exitError{1}
 			}
+			keys, err := demoKeys(ctx, cfg, filepath.Join(s.DataDir, "demo-keys.json"))
+			if err != nil {
+				return err
+			}
 			return server.Run(ctx, server.Options{
 				Config: cfg, ConfigPath: path, Reload: sighup(ctx), LogOutput: stderr, Version: Version,
-				OnReady: func(r server.Ready) { printDemo(stdout, path, r) },
+				OnReady: func(r server.Ready) { printDemo(stdout, path, r, keys) },
 			})
 		},
 	}
@@ -67,37 +77,60 @@ func demoCmd(stdout, stderr io.Writer) *cobra.Command {
 	return c
 }
 
-func printDemo(w io.Writer, path string, r server.Ready) {
+// demoKeys creates (once) and returns the demo's API keys.
+func demoKeys(ctx context.Context, cfg *gatehouse.Config, path string) (demo.Keys, error) {
+	st, err := server.OpenStore(ctx, cfg, true)
+	if err != nil {
+		return demo.Keys{}, err
+	}
+	defer st.Close()
+	m, err := apikey.NewManager(apikey.Options{Store: st, ServerSecret: []byte(cfg.APIKeys.Secret.Value())})
+	if err != nil {
+		return demo.Keys{}, err
+	}
+	return demo.EnsureKeys(ctx, m, path)
+}
+
+func printDemo(w io.Writer, path string, r server.Ready, k demo.Keys) {
 	ca := r.CAFile
 	pub := "https://" + r.PublicAddr
+	c := "curl --cacert " + ca
 	fmt.Fprintf(w, `
 Gatehouse demo is running.
-  gateway   %s   (self-signed; CA: %s)
-  admin     https://%s   (health, readiness, metrics; loopback only)
-  config    %s   (edit it: routes hot-reload)
+  gateway   %[1]s   (self-signed; CA: %[2]s)
+  admin     https://%[3]s   (health, readiness, metrics; loopback only)
+  config    %[4]s   (edit it: routes hot-reload)
+  API keys  %[5]s (created once; the store keeps only their HMAC)
 
 Try it:
-  # list orders through the gateway (note X-Request-Id, HSTS, no Server banner)
-  curl -i --cacert %s %s/api/orders
+  # without a key: 401 problem with WWW-Authenticate; a mistyped key: 401 too
+  %[6]s -i %[1]s/api/orders
+  %[6]s -i -H 'Authorization: Bearer gthk_000000000000_0000000000000000000000000000' %[1]s/api/orders
 
-  # create an order
-  curl -i --cacert %s -H 'Content-Type: application/json' \
-       -d '{"tenant":"acme","owner":"alice","item":"tnt","quantity":3}' %s/api/orders
+  # alice (tenant acme) lists orders (note X-Request-Id, HSTS, RateLimit headers, no Server banner)
+  %[6]s -i -H 'Authorization: Bearer %[7]s' %[1]s/api/orders
 
-  # no route: 404 problem+json, never proxied
-  curl -i --cacert %s %s/admin
+  # carol creates an order without the orders:write scope: 403; alice may
+  %[6]s -i -H 'X-API-Key: %[8]s' -H 'Content-Type: application/json' -d '{"tenant":"globex","owner":"carol","item":"tnt","quantity":3}' %[1]s/api/orders
+  %[6]s -i -H 'X-API-Key: %[7]s' -H 'Content-Type: application/json' -d '{"tenant":"acme","owner":"alice","item":"tnt","quantity":3}' %[1]s/api/orders
 
-  # path tricks are normalised or refused before matching
-  curl -i --cacert %s --path-as-is '%s/api/x/../orders'
-  curl -i --cacert %s '%s/api/orders%%2F1'
+  # a key in the URL is refused (and should be revoked)
+  %[6]s -i '%[1]s/api/orders?api_key=%[7]s'
+
+  # no route: 404 problem+json, never proxied; path tricks normalised or refused
+  %[6]s -i %[1]s/admin
+  %[6]s -i --path-as-is -H 'X-API-Key: %[7]s' '%[1]s/api/x/../orders'
+  %[6]s -i '%[1]s/api/orders%%2F1'
 
   # rate limit: 5 requests per 10s per client IP, then 429 with Retry-After
-  for i in $(seq 1 7); do curl -s -o /dev/null -w '%%{http_code} ' --cacert %s %s/api/orders; done; echo
-  curl -si --cacert %s %s/api/orders | grep -i -E '^(HTTP|ratelimit|retry-after)'
+  for i in $(seq 1 7); do %[6]s -s -o /dev/null -w '%%{http_code} ' -H 'X-API-Key: %[7]s' %[1]s/api/orders; done; echo
 
   # a body over the route's 16KiB limit: 413 problem
-  head -c 20000 /dev/zero | curl -i --cacert %s -H 'Content-Type: application/json' --data-binary @- %s/api/orders/1 -X PUT
-`, pub, ca, r.AdminAddr, path, ca, pub, ca, pub, ca, pub, ca, pub, ca, pub, ca, pub, ca, pub, ca, pub)
+  head -c 20000 /dev/zero | %[6]s -i -H 'X-API-Key: %[7]s' -H 'Content-Type: application/json' --data-binary @- -X PUT %[1]s/api/orders/1
+
+  # manage keys: list, rotate (the old key works for 24h), revoke
+  go run ./cmd/gatehouse keys list --config %[4]s
+`, pub, ca, r.AdminAddr, path, filepath.Join(filepath.Dir(path), "demo-keys.json"), c, k.Alice, k.Carol)
 	if r.HTTPAddr != "" {
 		fmt.Fprintf(w, `
   # plain HTTP is refused for APIs (TLS-06)

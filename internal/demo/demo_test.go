@@ -44,7 +44,12 @@ func TestOrdersAPI(t *testing.T) {
 }
 
 func TestDemoConfigIsValid(t *testing.T) {
-	src := Config(Settings{Listen: "127.0.0.1:8443", HTTPListen: "127.0.0.1:8080", AdminListen: "127.0.0.1:9443", DataDir: t.TempDir(), Upstream: "http://127.0.0.1:1"})
+	dir := t.TempDir()
+	secret := dir + "/secret"
+	if err := EnsureSecret(secret); err != nil {
+		t.Fatal(err)
+	}
+	src := Config(Settings{Listen: "127.0.0.1:8443", HTTPListen: "127.0.0.1:8080", AdminListen: "127.0.0.1:9443", DataDir: dir, Upstream: "http://127.0.0.1:1", SecretFile: secret})
 	cfg, err := gatehouse.Parse("demo.yaml", []byte(src))
 	if err != nil {
 		t.Fatal(err)

@@ -1,0 +1,65 @@
+package demo
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+
+	"github.com/gatehouse-dev/gatehouse/apikey"
+)
+
+// Keys are the demo's API keys, kept (0600) in the data directory so the
+// printed commands keep working across restarts.
+type Keys struct {
+	Admin  string `json:"admin"`  // role gatehouse:admin
+	Alice  string `json:"alice"`  // tenant acme, orders:read + orders:write
+	Carol  string `json:"carol"`  // tenant globex, orders:read
+	Reader string `json:"reader"` // tenant acme, no scopes
+}
+
+// EnsureSecret writes a random 256-bit server secret to path once.
+func EnsureSecret(path string) error {
+	if _, err := os.Stat(path); err == nil {
+		return nil
+	}
+	b := make([]byte, 32)
+	if _, err := rand.Read(b); err != nil {
+		return err
+	}
+	return os.WriteFile(path, []byte(hex.EncodeToString(b)), 0o600)
+}
+
+// EnsureKeys returns the demo keys stored at path if they still verify,
+// or creates them with m.
+func EnsureKeys(ctx context.Context, m *apikey.Manager, path string) (Keys, error) {
+	var k Keys
+	if b, err := os.ReadFile(path); err == nil && json.Unmarshal(b, &k) == nil {
+		if _, err := m.Verify(ctx, k.Alice); err == nil {
+			return k, nil
+		}
+	}
+	create := func(o apikey.CreateOptions) (string, error) {
+		o.Actor = "demo"
+		plain, _, err := m.Create(ctx, o)
+		return plain, err
+	}
+	var err error
+	var errs []error
+	k.Admin, err = create(apikey.CreateOptions{Name: "demo admin", Owner: "admin", Roles: []string{"gatehouse:admin"}})
+	errs = append(errs, err)
+	k.Alice, err = create(apikey.CreateOptions{Name: "alice at acme", Owner: "alice", Tenant: "acme", Roles: []string{"customer"}, Scopes: []string{"orders:read", "orders:write"}})
+	errs = append(errs, err)
+	k.Carol, err = create(apikey.CreateOptions{Name: "carol at globex", Owner: "carol", Tenant: "globex", Roles: []string{"customer"}, Scopes: []string{"orders:read"}})
+	errs = append(errs, err)
+	k.Reader, err = create(apikey.CreateOptions{Name: "no scopes", Owner: "dave", Tenant: "acme"})
+	errs = append(errs, err)
+	if err := errors.Join(errs...); err != nil {
+		return k, fmt.Errorf("demo keys: %w", err)
+	}
+	b, _ := json.MarshalIndent(k, "", "  ")
+	return k, os.WriteFile(path, b, 0o600)
+}
