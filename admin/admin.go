@@ -1,13 +1,15 @@
 // Package admin serves the admin listener: liveness (/healthz), readiness
-// (/readyz) and Prometheus metrics (/metrics). It is never mounted on the
-// public listener (PRX-06) and binds to loopback by default (CFG-01).
-// Later capabilities add their JSON APIs under /v1/.
+// (/readyz), Prometheus metrics (/metrics) and the JSON admin API under
+// /v1/ (API keys: /v1/keys), which needs an API key with role
+// gatehouse:admin. It is never mounted on the public listener (PRX-06) and
+// binds to loopback by default (CFG-01). Every answer is no-store (HDR-02).
 package admin
 
 import (
 	"encoding/json"
 	"net/http"
 
+	"github.com/gatehouse-dev/gatehouse/apikey"
 	"github.com/gatehouse-dev/gatehouse/problem"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
@@ -21,6 +23,8 @@ type Options struct {
 	Registry *prometheus.Registry
 	// Version is reported by /healthz.
 	Version string
+	// Keys, when set, serves the API key admin API under /v1/keys.
+	Keys *apikey.Manager
 }
 
 // Handler returns the admin HTTP handler. Every response carries the
@@ -38,6 +42,9 @@ func Handler(o Options) http.Handler {
 		writeJSON(w, http.StatusOK, map[string]string{"status": "ready"})
 	})
 	mux.Handle("GET /metrics", promhttp.HandlerFor(o.Registry, promhttp.HandlerOpts{}))
+	if o.Keys != nil {
+		(&keysAPI{m: o.Keys}).register(mux)
+	}
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		h := w.Header()
 		h.Set("X-Content-Type-Options", "nosniff")
@@ -47,12 +54,11 @@ func Handler(o Options) http.Handler {
 		if r.TLS != nil {
 			h.Set("Strict-Transport-Security", "max-age=63072000; includeSubDomains")
 		}
-		hd, pattern := mux.Handler(r)
-		if pattern == "" {
+		if _, pattern := mux.Handler(r); pattern == "" {
 			problem.Write(w, r, problem.New(http.StatusNotFound, problem.TypeNotFound, "no such admin endpoint"))
 			return
 		}
-		hd.ServeHTTP(w, r)
+		mux.ServeHTTP(w, r) // sets the path values ({id}) that Handler does not
 	})
 }
 

@@ -128,9 +128,11 @@ Try it:
   # a body over the route's 16KiB limit: 413 problem
   head -c 20000 /dev/zero | %[6]s -i -H 'X-API-Key: %[7]s' -H 'Content-Type: application/json' --data-binary @- -X PUT %[1]s/api/orders/1
 
-  # manage keys: list, rotate (the old key works for 24h), revoke
+  # manage keys: on the command line, or through the admin API with the admin key
   go run ./cmd/gatehouse keys list --config %[4]s
-`, pub, ca, r.AdminAddr, path, filepath.Join(filepath.Dir(path), "demo-keys.json"), c, k.Alice, k.Carol)
+  %[6]s -s -H 'Authorization: Bearer %[9]s' https://%[3]s/v1/keys?tenant=acme
+  %[6]s -s -H 'Authorization: Bearer %[9]s' -d '{"owner":"erin","tenant":"acme","scopes":["orders:read"]}' https://%[3]s/v1/keys
+`, pub, ca, r.AdminAddr, path, filepath.Join(filepath.Dir(path), "demo-keys.json"), c, k.Alice, k.Carol, k.Admin)
 	if r.HTTPAddr != "" {
 		fmt.Fprintf(w, `
   # plain HTTP is refused for APIs (TLS-06)

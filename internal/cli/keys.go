@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/gatehouse-dev/gatehouse"
+	"github.com/gatehouse-dev/gatehouse/admin"
 	"github.com/gatehouse-dev/gatehouse/apikey"
 	"github.com/gatehouse-dev/gatehouse/audit"
 	"github.com/gatehouse-dev/gatehouse/internal/server"
@@ -20,7 +21,7 @@ import (
 )
 
 // AdminRole marks keys that may use the admin API (CFG-01).
-const AdminRole = "gatehouse:admin"
+const AdminRole = admin.AdminRole
 
 type keysEnv struct {
 	st  *sqlstore.Store
@@ -49,40 +50,7 @@ func openKeys(ctx context.Context, path string, stderr io.Writer) (*keysEnv, err
 	return &keysEnv{st: st, m: m, cfg: cfg}, nil
 }
 
-type keyView struct {
-	ID         string           `json:"id"`
-	Hint       string           `json:"hint"`
-	Name       string           `json:"name,omitempty"`
-	Owner      string           `json:"owner"`
-	Tenant     string           `json:"tenant,omitempty"`
-	Roles      []string         `json:"roles,omitempty"`
-	Scopes     []string         `json:"scopes,omitempty"`
-	Attrs      map[string]any   `json:"attrs,omitempty"`
-	RateLimits map[string]int64 `json:"rate_limits,omitempty"`
-	Status     string           `json:"status"`
-	RotatedTo  string           `json:"rotated_to,omitempty"`
-	GraceUntil *time.Time       `json:"grace_until,omitempty"`
-	ExpiresAt  *time.Time       `json:"expires_at,omitempty"`
-	CreatedAt  time.Time        `json:"created_at"`
-	LastUsedAt *time.Time       `json:"last_used_at,omitempty"`
-	Key        string           `json:"key,omitempty"` // only on create and rotate
-}
-
-func opt(t time.Time) *time.Time {
-	if t.IsZero() {
-		return nil
-	}
-	return &t
-}
-
-// ViewKey is the JSON form of a key record (never its hash).
-func ViewKey(k *store.APIKey) keyView {
-	return keyView{ID: k.ID, Hint: k.Hint, Name: k.Name, Owner: k.Owner, Tenant: k.Tenant, Roles: k.Roles, Scopes: k.Scopes, Attrs: k.Attrs,
-		RateLimits: k.RateLimits, Status: k.Status, RotatedTo: k.RotatedTo, GraceUntil: opt(k.GraceUntil), ExpiresAt: opt(k.ExpiresAt),
-		CreatedAt: k.CreatedAt, LastUsedAt: opt(k.LastUsedAt)}
-}
-
-func printKeys(w io.Writer, asJSON bool, views ...keyView) error {
+func printKeys(w io.Writer, asJSON bool, views ...apikey.View) error {
 	if asJSON {
 		enc := json.NewEncoder(w)
 		enc.SetIndent("", "  ")
@@ -143,7 +111,7 @@ func keysCmd(stdout, stderr io.Writer) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			v := ViewKey(rec)
+			v := apikey.ViewOf(rec)
 			v.Key = plain
 			if asJSON {
 				return printKeys(stdout, true, v)
@@ -167,9 +135,9 @@ func keysCmd(stdout, stderr io.Writer) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			views := make([]keyView, len(ks))
+			views := make([]apikey.View, len(ks))
 			for i, k := range ks {
-				views[i] = ViewKey(k)
+				views[i] = apikey.ViewOf(k)
 			}
 			if asJSON && len(views) == 1 {
 				return json.NewEncoder(stdout).Encode(views) // a list stays a list
@@ -186,7 +154,7 @@ func keysCmd(stdout, stderr io.Writer) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			return printKeys(stdout, asJSON, ViewKey(k))
+			return printKeys(stdout, asJSON, apikey.ViewOf(k))
 		})}
 	var grace time.Duration
 	rotate := &cobra.Command{Use: "rotate ID", Short: "Create a successor; the old key keeps working for the grace period", Args: cobra.ExactArgs(1),
@@ -198,7 +166,7 @@ func keysCmd(stdout, stderr io.Writer) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			v := ViewKey(rec)
+			v := apikey.ViewOf(rec)
 			v.Key = plain
 			if asJSON {
 				return printKeys(stdout, true, v)

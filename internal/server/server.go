@@ -186,7 +186,7 @@ func Run(ctx context.Context, o Options) error {
 			}
 		}
 	}
-	ah := admin.Handler(admin.Options{Ready: isReady.Load, Registry: gw.Metrics().Registry, Version: o.Version})
+	ah := admin.Handler(admin.Options{Ready: isReady.Load, Registry: gw.Metrics().Registry, Version: o.Version, Keys: keyManager})
 	if err := listen("admin", cfg.Admin.Address, ah, adminTLS); err != nil {
 		return err
 	}
