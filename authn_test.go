@@ -76,6 +76,10 @@ routes:
 	checkProblem(t, res, 403, "forbidden")
 	res = call(func(r *http.Request) { r.URL.RawQuery = "api_key=" + reader })
 	checkProblem(t, res, 400, "bad-request")
+	res = call(func(r *http.Request) { r.Header.Set("X-API-Key", reader+strings.Repeat("A", 4000)) })
+	checkProblem(t, res, 401, "unauthorized") // oversized: not even parsed
+	res = call(func(r *http.Request) { r.Header.Set("Authorization", "Basic "+reader) })
+	checkProblem(t, res, 401, "unauthorized")
 	if up.hits.Load() != 0 {
 		t.Fatal("an unauthenticated request reached the upstream")
 	}

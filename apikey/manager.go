@@ -216,6 +216,16 @@ func (m *Manager) forget(id string) {
 	m.mu.Unlock()
 }
 
+// Forget drops a key id from the cache: another instance changed it.
+func (m *Manager) Forget(id string) { m.forget(id) }
+
+// ForgetAll drops the whole cache (for example after missing notifications).
+func (m *Manager) ForgetAll() {
+	m.mu.Lock()
+	clear(m.cache)
+	m.mu.Unlock()
+}
+
 func (m *Manager) record(ctx context.Context, typ, actor, id string, attrs map[string]string) {
 	if actor == "" {
 		actor = "unknown"

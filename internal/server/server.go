@@ -132,6 +132,13 @@ func Run(ctx context.Context, o Options) error {
 		}
 		wg.Add(1)
 		go func() { defer wg.Done(); keyManager.Run(ctx, 5*time.Second) }()
+		if ch := st.KeyChannel(); ch != "" { // PostgreSQL: revocations reach every instance at once
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				postgres.Listen(ctx, cfg.Store, ch, keyManager.ForgetAll, keyManager.Forget)
+			}()
+		}
 	}
 	gw, err := gatehouse.New(cfg, gatehouse.Deps{Log: log, AccessLog: accessLog, Metrics: metrics, RateLimiter: limiter, APIKeys: keyManager})
 	if err != nil {

@@ -39,6 +39,31 @@ type Store struct {
 	d  Dialect
 	// isConflict recognises a unique-key violation of the dialect's driver.
 	isConflict func(error) bool
+	// notify, when set (PostgreSQL), is the channel every change of a key
+	// is announced on, inside the changing transaction.
+	notify string
+}
+
+// DefaultKeyChannel is the PostgreSQL notification channel of key changes.
+const DefaultKeyChannel = "gatehouse_api_keys"
+
+// SetKeyChannel makes every key change NOTIFY channel (PostgreSQL only) with
+// the key id, so other instances drop it from their caches at once.
+func (s *Store) SetKeyChannel(channel string) { s.notify = channel }
+
+// KeyChannel returns the notification channel ("" when none).
+func (s *Store) KeyChannel() string { return s.notify }
+
+func (s *Store) announce(ctx context.Context, t *sql.Tx, ids ...string) error {
+	if s.notify == "" || s.d != Postgres {
+		return nil
+	}
+	for _, id := range ids {
+		if _, err := t.ExecContext(ctx, "SELECT pg_notify($1, $2)", s.notify, id); err != nil {
+			return fmt.Errorf("sqlstore: notify: %w", err)
+		}
+	}
+	return nil
 }
 
 // New wraps an open database. isConflict tells unique violations apart.
@@ -306,7 +331,10 @@ func (s *Store) UpdateAPIKey(ctx context.Context, id string, fn func(*store.APIK
 		}
 		k.ID, k.Hash = id, hash
 		out = k
-		return s.writeKey(ctx, t, k)
+		if err := s.writeKey(ctx, t, k); err != nil {
+			return err
+		}
+		return s.announce(ctx, t, id)
 	})
 	return out, err
 }
@@ -328,7 +356,10 @@ func (s *Store) RotateAPIKey(ctx context.Context, oldID string, successor *store
 			return err
 		}
 		old.Status, old.RotatedTo, old.GraceUntil = store.StatusRotated, successor.ID, graceUntil
-		return s.writeKey(ctx, t, old)
+		if err := s.writeKey(ctx, t, old); err != nil {
+			return err
+		}
+		return s.announce(ctx, t, oldID)
 	})
 }
 
