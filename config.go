@@ -25,6 +25,7 @@ type Config struct {
 	APIKeys        APIKeys          `yaml:"api_keys" doc:"API key verification. Static."`
 	TrustedProxies []string         `yaml:"trusted_proxies" doc:"Peers (IPs or CIDRs) whose X-Forwarded-For is believed (PRX-01). Reloadable."`
 	Limits         Limits           `yaml:"limits" doc:"Global request limits. Reloadable."`
+	Policies       []string         `yaml:"policies" doc:"Cedar policy files deciding routes with authorize; read at load and on every reload, all or nothing. Reloadable."`
 	Routes         []Route          `yaml:"routes" doc:"Routes, matched on host, method and path. Reloadable."`
 
 	file  string
@@ -113,6 +114,21 @@ type Route struct {
 	Browser      bool            `yaml:"browser" doc:"A browser page: plain-HTTP requests are redirected (308) to HTTPS instead of refused."`
 	RateLimit    *RouteRateLimit `yaml:"rate_limit" doc:"Rate limits of this route (GCRA), checked before and after authentication."`
 	Auth         *RouteAuth      `yaml:"auth" doc:"How callers of this route authenticate."`
+	Authorize    *Authorize      `yaml:"authorize" doc:"Decide every request of this route with the Cedar policies (default deny)."`
+}
+
+// Authorize says how a route's requests are presented to the policies.
+type Authorize struct {
+	Action   string          `yaml:"action" doc:"Action id, e.g. orders.read (Gatehouse::Action::\"orders.read\"). Default: the method and the route name, \"GET orders\"."`
+	Resource *PolicyResource `yaml:"resource" doc:"The resource entity. Default Gatehouse::Route::\"<route name>\"; path parameters are always its attributes."`
+	Headers  []string        `yaml:"headers" doc:"Request headers the policies may read as context.headers[\"name\"] (lower case)."`
+}
+
+// PolicyResource names a typed resource.
+type PolicyResource struct {
+	Type  string            `yaml:"type" doc:"Entity type in the Gatehouse namespace, e.g. Order."`
+	ID    string            `yaml:"id" doc:"A literal or a path parameter, e.g. \"{id}\"."`
+	Attrs map[string]string `yaml:"attrs" doc:"More attributes: name to a literal or \"{param}\"."`
 }
 
 // APIKeys configures API key verification.

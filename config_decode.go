@@ -243,6 +243,32 @@ func (d *decoder) value(n *yaml.Node, v reflect.Value, path string) {
 			d.value(item, s.Index(i), fmt.Sprintf("%s[%d]", path, i))
 		}
 		v.Set(s)
+	case reflect.Map:
+		if v.Type().Key().Kind() != reflect.String {
+			d.errf(path, n, "unsupported config type %s", v.Type())
+			return
+		}
+		if n.Kind != yaml.MappingNode {
+			d.errf(path, n, "expected a mapping, got %s", kindName(n))
+			return
+		}
+		m := reflect.MakeMapWithSize(v.Type(), len(n.Content)/2)
+		for i := 0; i+1 < len(n.Content); i += 2 {
+			k, val := n.Content[i], n.Content[i+1]
+			if k.Kind != yaml.ScalarNode {
+				d.errf(path, k, "expected a name, got %s", kindName(k))
+				continue
+			}
+			fp := fmt.Sprintf("%s[%q]", path, k.Value)
+			if m.MapIndex(reflect.ValueOf(k.Value)).IsValid() {
+				d.errf(fp, k, "key %q is set twice", k.Value)
+				continue
+			}
+			elem := reflect.New(v.Type().Elem()).Elem()
+			d.value(val, elem, fp)
+			m.SetMapIndex(reflect.ValueOf(k.Value), elem)
+		}
+		v.Set(m)
 	case reflect.String:
 		if n.Kind != yaml.ScalarNode || n.ShortTag() != "!!str" {
 			d.errf(path, n, "expected a string, got %s (quote it if it is meant as text)", kindName(n))

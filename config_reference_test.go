@@ -95,6 +95,8 @@ func typeName(t reflect.Type, enum string) string {
 	switch t.Kind() {
 	case reflect.Slice:
 		return "list of " + typeName(t.Elem(), "")
+	case reflect.Map:
+		return "map of " + typeName(t.Elem(), "")
 	case reflect.Int, reflect.Int64:
 		return "integer"
 	case reflect.Bool:

@@ -47,6 +47,8 @@ func schemaFor(t reflect.Type) schema {
 		return schema{"type": "integer"}
 	case reflect.Slice:
 		return schema{"type": "array", "items": schemaFor(t.Elem())}
+	case reflect.Map:
+		return schema{"type": "object", "additionalProperties": schemaFor(t.Elem())}
 	case reflect.Struct:
 		props := schema{}
 		for i := range t.NumField() {

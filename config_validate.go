@@ -258,6 +258,9 @@ func (v *validator) routes() {
 		if r.RateLimit != nil {
 			v.routeRateLimit(p+".rate_limit", r.RateLimit)
 		}
+		if a := r.Authorize; a != nil {
+			v.authorize(p+".authorize", r, a)
+		}
 		if r.Auth != nil && r.Auth.APIKey != nil {
 			if !v.c.APIKeys.Secret.IsSet() {
 				v.errf(p+".auth.api_key", "needs api_keys.secret")
@@ -439,5 +442,42 @@ func (v *validator) routeRateLimit(p string, rl *RouteRateLimit) {
 			v.errf(p+".concurrency.limit", "must be greater than zero")
 		}
 		v.keyParts(p+".concurrency.key", cc.Key)
+	}
+}
+
+var cedarIdentRE = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]*$`)
+
+func (v *validator) authorize(p string, r *Route, a *Authorize) {
+	if len(v.c.Policies) == 0 {
+		v.errf(p, "needs policies: list Cedar policy files under policies")
+	}
+	if len(a.Action) > 128 {
+		v.errf(p+".action", "longer than 128 characters")
+	}
+	params := map[string]bool{}
+	for _, m := range wildcardRE.FindAllString(r.Match.Path, -1) {
+		params[strings.TrimSuffix(strings.Trim(m, "{}"), "...")] = true
+	}
+	ref := func(path, val string) {
+		if len(val) > 2 && val[0] == '{' && val[len(val)-1] == '}' && !params[val[1:len(val)-1]] {
+			v.errf(path, "%s is not a path parameter of %s", val, r.Match.Path)
+		}
+	}
+	if res := a.Resource; res != nil {
+		if !cedarIdentRE.MatchString(res.Type) {
+			v.errf(p+".resource.type", "must be a Cedar type name (letters, digits, _), e.g. Order")
+		}
+		if res.ID == "" {
+			v.errf(p+".resource.id", "is required: a literal or a path parameter like {id}")
+		}
+		ref(p+".resource.id", res.ID)
+		for k, val := range res.Attrs {
+			ref(fmt.Sprintf("%s.resource.attrs[%q]", p, k), val)
+		}
+	}
+	for i, h := range a.Headers {
+		if !tokenRE.MatchString(h) {
+			v.errf(fmt.Sprintf("%s.headers[%d]", p, i), "invalid header name %q", h)
+		}
 	}
 }

@@ -20,6 +20,7 @@ import (
 	authnkey "github.com/gatehouse-dev/gatehouse/authn/apikey"
 	"github.com/gatehouse-dev/gatehouse/clientip"
 	"github.com/gatehouse-dev/gatehouse/identity"
+	"github.com/gatehouse-dev/gatehouse/policy"
 	"github.com/gatehouse-dev/gatehouse/problem"
 	"github.com/gatehouse-dev/gatehouse/proxy"
 	"github.com/gatehouse-dev/gatehouse/ratelimit"
@@ -65,6 +66,7 @@ type snapshot struct {
 	tlsHandler http.Handler
 	plain      http.Handler
 	transports map[string]bool
+	policies   *policy.Engine
 }
 
 // route is one compiled route; it is the handler registered on the mux.
@@ -77,6 +79,7 @@ type route struct {
 	preAuth     stage // rate limit by pre-auth keys; nil when none
 	authn       stage // authentication; nil for public routes
 	postAuth    stage // rate limit by principal; nil when none
+	authorize   stage // Cedar policies; nil when the route has none
 	concurrency stage
 }
 
@@ -242,6 +245,11 @@ func (g *Gateway) compile(cfg *Config) (*snapshot, error) {
 		unmatched:  g.deps.Metrics.forRoute(""),
 		transports: map[string]bool{},
 	}
+	if len(cfg.Policies) > 0 {
+		if s.policies, err = loadPolicies(cfg.Policies); err != nil {
+			return nil, err
+		}
+	}
 	routes := make([]*route, len(cfg.Routes))
 	for i := range cfg.Routes {
 		rt, err := s.compileRoute(&cfg.Routes[i])
@@ -299,6 +307,9 @@ func (s *snapshot) compileRoute(rc *Route) (*route, error) {
 	}
 	if rc.RateLimit != nil {
 		rt.preAuth, rt.postAuth, rt.concurrency = s.compileRateLimit(rc)
+	}
+	if a := rc.Authorize; a != nil {
+		rt.authorize = s.compileAuthorize(rc, a)
 	}
 	if rc.Auth != nil && rc.Auth.APIKey != nil {
 		if s.deps.APIKeys == nil {

@@ -12,7 +12,8 @@ import (
 //	         -> route match (no match: 404/405 problem, never proxied)
 //	[route]  body limit -> rate limit (pre-auth keys: IP, route, header)
 //	         -> authenticate (API key) -> rate limit (principal keys)
-//	         -> concurrency limit -> proxy (identity headers set upstream)
+//	         -> authorize (Cedar, default deny) -> concurrency limit
+//	         -> proxy (identity headers set upstream)
 //
 // Later stages slot into routeChain in this order: ... authenticate ->
 // rate limit (post-auth) -> authorize -> validate request -> audit
@@ -47,6 +48,7 @@ func (s *snapshot) routeChain(rt *route, upstream http.Handler) http.Handler {
 		optional(rt.preAuth),
 		optional(rt.authn),
 		optional(rt.postAuth),
+		optional(rt.authorize),
 		optional(rt.concurrency),
 	)
 }

@@ -18,6 +18,7 @@ import (
 
 	"github.com/gatehouse-dev/gatehouse/clientip"
 	"github.com/gatehouse-dev/gatehouse/identity"
+	"github.com/gatehouse-dev/gatehouse/policy"
 	"github.com/gatehouse-dev/gatehouse/problem"
 )
 
@@ -35,6 +36,7 @@ type reqState struct {
 	route     *route
 	upstream  string
 	principal *identity.Principal
+	decision  *policy.Decision
 	mw        matchWriter
 }
 
@@ -311,6 +313,12 @@ func accessLogStage(out io.Writer, errLog *slog.Logger, enabled bool, unmatched 
 				}
 				if p.KeyID != "" {
 					l.str("key_id", p.KeyID)
+				}
+			}
+			if d := st.decision; d != nil {
+				l.str("authz", map[bool]string{true: "allow", false: "deny"}[d.Allowed])
+				if len(d.Policies) > 0 {
+					l.strs("policies", d.Policies)
 				}
 			}
 			if sw.problem != nil {

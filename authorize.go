@@ -1,0 +1,47 @@
+package gatehouse
+
+import (
+	"fmt"
+	"net/http"
+	"os"
+	"strings"
+
+	"github.com/gatehouse-dev/gatehouse/policy"
+)
+
+// loadPolicies reads and compiles the policy files; any error fails the
+// load or reload as a whole, so the previous policies keep deciding.
+func loadPolicies(paths []string) (*policy.Engine, error) {
+	files := make([]policy.File, 0, len(paths))
+	for _, p := range paths {
+		data, err := os.ReadFile(p)
+		if err != nil {
+			return nil, fmt.Errorf("policies: %w", err)
+		}
+		files = append(files, policy.File{Name: p, Data: data})
+	}
+	e, err := policy.Compile(files)
+	if err != nil {
+		return nil, fmt.Errorf("policies: %w", err)
+	}
+	return e, nil
+}
+
+// compileAuthorize builds a route's authorization stage.
+func (s *snapshot) compileAuthorize(rc *Route, a *Authorize) stage {
+	rt := &policy.Route{Name: rc.Name, Action: a.Action, Headers: a.Headers}
+	for _, m := range wildcardRE.FindAllString(rc.Match.Path, -1) {
+		rt.Params = append(rt.Params, strings.TrimSuffix(strings.Trim(m, "{}"), "..."))
+	}
+	if res := a.Resource; res != nil {
+		rt.ResourceType, rt.ResourceID, rt.Attrs = res.Type, res.ID, res.Attrs
+	}
+	return policy.Wrap(s.policies, rt, s.deps.Now, func(r *http.Request, d policy.Decision) {
+		if st := stateFrom(r); st != nil {
+			st.decision = &d
+		}
+		if len(d.Errors) > 0 {
+			s.deps.Log.Debug("policy evaluation errors (they deny)", "route", rc.Name, "errors", d.Errors)
+		}
+	})
+}
