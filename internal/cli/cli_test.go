@@ -122,3 +122,24 @@ func TestKeysLifecycle(t *testing.T) {
 		t.Errorf("without a secret: %d %s", code, errs)
 	}
 }
+
+func TestPolicyCommands(t *testing.T) {
+	code, out, errs := run(t, "policy", "test", "../../examples/policies/orders_test.yaml")
+	if code != 0 || !strings.Contains(out, "7 passed, 0 failed") {
+		t.Fatalf("policy test: %d\n%s%s", code, out, errs)
+	}
+	if code, out, _ := run(t, "policy", "validate", "../../examples/policies/orders.cedar"); code != 0 || !strings.Contains(out, "4 policies") {
+		t.Errorf("validate: %d %s", code, out)
+	}
+	bad := writeFile(t, "bad.cedar", "permit (principal, action, resource) when { principal. };")
+	if code, _, errs := run(t, "policy", "validate", bad); code != 1 || !strings.Contains(errs, "bad.cedar") {
+		t.Errorf("validate a broken file: %d %s", code, errs)
+	}
+	dir := t.TempDir()
+	os.WriteFile(filepath.Join(dir, "p.cedar"), []byte(`permit (principal, action, resource);`), 0o600)
+	os.WriteFile(filepath.Join(dir, "t.yaml"), []byte("policies: [p.cedar]\ncases:\n  - {name: wrong, action: a, expect: deny}\n"), 0o600)
+	code, out, _ = run(t, "policy", "test", filepath.Join(dir, "t.yaml"))
+	if code != 1 || !strings.Contains(out, "FAIL wrong: expected deny, got allow") || !strings.Contains(out, "0 passed, 1 failed") {
+		t.Errorf("a failing case: %d %s", code, out)
+	}
+}
