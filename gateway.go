@@ -67,6 +67,8 @@ type snapshot struct {
 	plain      http.Handler
 	transports map[string]bool
 	policies   *policy.Engine
+	checkMux   *http.ServeMux // the same routes, running only their checks
+	forward    http.Handler   // the forward-auth endpoint
 }
 
 // route is one compiled route; it is the handler registered on the mux.
@@ -76,17 +78,20 @@ type route struct {
 	browser     bool
 	metrics     *routeMetrics
 	chain       http.Handler
-	preAuth     stage // rate limit by pre-auth keys; nil when none
-	authn       stage // authentication; nil for public routes
-	postAuth    stage // rate limit by principal; nil when none
-	authorize   stage // Cedar policies; nil when the route has none
+	check       http.Handler // the checks alone, answering 200: forward auth
+	preAuth     stage        // rate limit by pre-auth keys; nil when none
+	authn       stage        // authentication; nil for public routes
+	postAuth    stage        // rate limit by principal; nil when none
+	authorize   stage        // Cedar policies; nil when the route has none
 	concurrency stage
 }
 
 // ServeHTTP is called by the mux for a matched request. The mux is handed a
 // matchWriter; the route takes the real writer back out of it and marks
 // the request matched.
-func (rt *route) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+func (rt *route) ServeHTTP(w http.ResponseWriter, r *http.Request) { rt.dispatch(w, r, rt.chain) }
+
+func (rt *route) dispatch(w http.ResponseWriter, r *http.Request, h http.Handler) {
 	if mw, ok := w.(*matchWriter); ok {
 		mw.matched = true
 		if mw.st != nil {
@@ -94,7 +99,14 @@ func (rt *route) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		}
 		w = mw.ResponseWriter
 	}
-	rt.chain.ServeHTTP(w, r)
+	h.ServeHTTP(w, r)
+}
+
+// routeCheck is a route as registered on the check mux (forward auth).
+type routeCheck struct{ rt *route }
+
+func (c routeCheck) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	c.rt.dispatch(w, r, c.rt.check)
 }
 
 // matchWriter is what the mux writes to. When the mux finds no route, its
@@ -263,8 +275,10 @@ func (g *Gateway) compile(cfg *Config) (*snapshot, error) {
 		return nil, fmt.Errorf("%s: %s", merr.path, merr.msg)
 	}
 	s.mux = mux
+	s.checkMux, _ = buildMux(cfg.Routes, func(i int) http.Handler { return routeCheck{routes[i]} })
 	s.tlsHandler = s.globalChain(true)
 	s.plain = s.globalChain(false)
+	s.forward = s.forwardChain()
 	return s, nil
 }
 
@@ -343,17 +357,20 @@ func (s *snapshot) compileRoute(rc *Route) (*route, error) {
 		return nil, err
 	}
 	rt.chain = s.routeChain(rt, p)
+	rt.check = s.checkChain(rt)
 	return rt, nil
 }
 
 // matchStage finds the route. On the HTTPS listener it dispatches through
 // the mux (which sets r.Pattern and path values for later stages); on the
 // plain listener it answers with a redirect or a refusal.
-func (s *snapshot) matchStage(tls bool) http.Handler {
+func (s *snapshot) matchStage(tls bool) http.Handler { return s.matchOn(s.mux, tls) }
+
+func (s *snapshot) matchOn(mux *http.ServeMux, tls bool) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		st := stateFrom(r)
 		if !tls || st == nil {
-			h, _ := s.mux.Handler(r)
+			h, _ := mux.Handler(r)
 			rt, ok := h.(*route)
 			if !ok {
 				c := &capture{header: http.Header{}}
@@ -367,12 +384,12 @@ func (s *snapshot) matchStage(tls bool) http.Handler {
 			if !tls {
 				servePlain(w, r, rt)
 			} else {
-				s.mux.ServeHTTP(w, r)
+				mux.ServeHTTP(w, r)
 			}
 			return
 		}
 		st.mw = matchWriter{ResponseWriter: w, st: st}
-		s.mux.ServeHTTP(&st.mw, r)
+		mux.ServeHTTP(&st.mw, r)
 		if !st.mw.matched {
 			s.notMatched(w, r, st.mw.status, st.mw.scratch)
 		}

@@ -60,3 +60,29 @@ func optional(s stage) stage {
 	}
 	return s
 }
+
+// checkChain is a route's checks without the proxy, for forward auth: the
+// same stages in the same order, ending in a 200 that carries the
+// gateway's view of the caller.
+func (s *snapshot) checkChain(rt *route) http.Handler {
+	return chain(http.HandlerFunc(allowWithIdentity),
+		optional(rt.preAuth),
+		optional(rt.authn),
+		optional(rt.postAuth),
+		optional(rt.authorize),
+	)
+}
+
+// forwardChain serves the forward-auth endpoint: the original request is
+// rebuilt from the proxy's headers, then passes the global stages and is
+// matched on the check mux.
+func (s *snapshot) forwardChain() http.Handler {
+	return chain(s.matchOn(s.checkMux, true),
+		originalRequestStage,
+		recoverStage(s.deps.Log),
+		requestIDStage(s.resolver, s.deps.Now),
+		accessLogStage(s.deps.AccessLog, s.deps.Log, s.accessLog, s.unmatched, s.deps.Now),
+		securityHeadersStage(false),
+		limitsStage(s.maxURI),
+	)
+}

@@ -10,6 +10,7 @@ import (
 	"net/http"
 
 	"github.com/gatehouse-dev/gatehouse/apikey"
+	"github.com/gatehouse-dev/gatehouse/policy"
 	"github.com/gatehouse-dev/gatehouse/problem"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
@@ -23,8 +24,14 @@ type Options struct {
 	Registry *prometheus.Registry
 	// Version is reported by /healthz.
 	Version string
-	// Keys, when set, serves the API key admin API under /v1/keys.
+	// Keys, when set, serves the API key admin API under /v1/keys; it also
+	// authenticates every /v1 call (an admin key is required).
 	Keys *apikey.Manager
+	// Decide, when set with Keys, serves the decision API POST /v1/decide.
+	Decide func(policy.Input) policy.Decision
+	// ForwardAuth, when set, is served at /v1/forward-auth (no admin key:
+	// it authenticates the original request's own credentials).
+	ForwardAuth http.Handler
 }
 
 // Handler returns the admin HTTP handler. Every response carries the
@@ -43,7 +50,15 @@ func Handler(o Options) http.Handler {
 	})
 	mux.Handle("GET /metrics", promhttp.HandlerFor(o.Registry, promhttp.HandlerOpts{}))
 	if o.Keys != nil {
-		(&keysAPI{m: o.Keys}).register(mux)
+		api := &keysAPI{m: o.Keys}
+		api.register(mux)
+		if o.Decide != nil {
+			mux.HandleFunc("POST /v1/decide", api.admin(decideHandler(o.Decide)))
+		}
+	}
+	if o.ForwardAuth != nil {
+		mux.Handle("/v1/forward-auth", o.ForwardAuth)
+		mux.Handle("/v1/forward-auth/", o.ForwardAuth)
 	}
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		h := w.Header()

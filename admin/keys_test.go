@@ -12,6 +12,7 @@ import (
 	"testing"
 
 	"github.com/gatehouse-dev/gatehouse/apikey"
+	"github.com/gatehouse-dev/gatehouse/policy"
 	"github.com/gatehouse-dev/gatehouse/store/sqlite"
 	"github.com/prometheus/client_golang/prometheus"
 )
@@ -108,5 +109,23 @@ func TestKeysAPILifecycle(t *testing.T) {
 	}
 	if _, err := m.Verify(ctx, succ["key"].(string)); !errors.Is(err, apikey.ErrRevoked) {
 		t.Errorf("revoked key: %v", err)
+	}
+}
+
+func TestDecideAPI(t *testing.T) {
+	_, m, adm, user := keysServer(t)
+	h := Handler(Options{Registry: prometheus.NewRegistry(), Keys: m, Decide: func(in policy.Input) policy.Decision {
+		return policy.Decision{Allowed: in.Principal != nil && in.Principal.Tenant == in.Resource.Attrs["tenant"], Policies: []string{"p1"}}
+	}})
+	body := `{"principal":{"kind":"api_key","id":"k","subject":"alice","tenant":"acme"},"action":"orders.read","resource":{"type":"Order","id":"1","attrs":{"tenant":"acme"}},"context":{"ip":"10.0.0.1"}}`
+	rec, got := call(t, h, "POST", "/v1/decide", adm, body)
+	if rec.Code != 200 || got["decision"] != "allow" {
+		t.Errorf("decide: %d %v", rec.Code, got)
+	}
+	if rec, _ := call(t, h, "POST", "/v1/decide", user, body); rec.Code != 403 {
+		t.Errorf("user key: %d", rec.Code)
+	}
+	if rec, _ := call(t, h, "POST", "/v1/decide", adm, `{"context":{"ip":"not-an-ip"}}`); rec.Code != 400 {
+		t.Errorf("bad input: %d", rec.Code)
 	}
 }

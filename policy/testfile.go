@@ -22,31 +22,37 @@ type TestFile struct {
 
 // TestCase is one expected decision.
 type TestCase struct {
-	Name      string `yaml:"name"`
-	Principal *struct {
-		Kind    string         `yaml:"kind"` // api_key, user, client
-		ID      string         `yaml:"id"`   // key id for api_key
-		Subject string         `yaml:"subject"`
-		Issuer  string         `yaml:"issuer"`
-		Tenant  string         `yaml:"tenant"`
-		Roles   []string       `yaml:"roles"`
-		Scopes  []string       `yaml:"scopes"`
-		Attrs   map[string]any `yaml:"attrs"`
-	} `yaml:"principal"`
-	Action   string `yaml:"action"`
-	Resource struct {
-		Type  string            `yaml:"type"`
-		ID    string            `yaml:"id"`
-		Attrs map[string]string `yaml:"attrs"`
-	} `yaml:"resource"`
-	Context struct {
-		Method  string            `yaml:"method"`
-		Path    string            `yaml:"path"`
-		IP      string            `yaml:"ip"`
-		Time    string            `yaml:"time"`
-		Headers map[string]string `yaml:"headers"`
-	} `yaml:"context"`
+	Name   string `yaml:"name"`
+	Query  `yaml:",inline"`
 	Expect string `yaml:"expect"` // allow or deny
+}
+
+// Query is a decision request as data (policy test cases, the decision
+// API): a principal, an action, a resource and a context.
+type Query struct {
+	Principal *struct {
+		Kind    string         `yaml:"kind" json:"kind"` // api_key, user, client
+		ID      string         `yaml:"id" json:"id"`     // key id for api_key
+		Subject string         `yaml:"subject" json:"subject"`
+		Issuer  string         `yaml:"issuer" json:"issuer"`
+		Tenant  string         `yaml:"tenant" json:"tenant"`
+		Roles   []string       `yaml:"roles" json:"roles"`
+		Scopes  []string       `yaml:"scopes" json:"scopes"`
+		Attrs   map[string]any `yaml:"attrs" json:"attrs"`
+	} `yaml:"principal" json:"principal"`
+	Action   string `yaml:"action" json:"action"`
+	Resource struct {
+		Type  string            `yaml:"type" json:"type"`
+		ID    string            `yaml:"id" json:"id"`
+		Attrs map[string]string `yaml:"attrs" json:"attrs"`
+	} `yaml:"resource" json:"resource"`
+	Context struct {
+		Method  string            `yaml:"method" json:"method"`
+		Path    string            `yaml:"path" json:"path"`
+		IP      string            `yaml:"ip" json:"ip"`
+		Time    string            `yaml:"time" json:"time"`
+		Headers map[string]string `yaml:"headers" json:"headers"`
+	} `yaml:"context" json:"context"`
 }
 
 // CaseResult is the outcome of one case.
@@ -91,7 +97,7 @@ func RunTestFile(path string) ([]CaseResult, error) {
 		if r.Name == "" {
 			r.Name = fmt.Sprintf("case %d", i+1)
 		}
-		in, problem := c.input()
+		in, problem := c.Input()
 		if problem == "" && c.Expect != "allow" && c.Expect != "deny" {
 			problem = "expect must be allow or deny"
 		}
@@ -107,7 +113,8 @@ func RunTestFile(path string) ([]CaseResult, error) {
 	return out, nil
 }
 
-func (c *TestCase) input() (Input, string) {
+// Input converts the query; the string is a problem with it ("" if none).
+func (c *Query) Input() (Input, string) {
 	in := Input{Action: c.Action, Method: c.Context.Method, Path: c.Context.Path, Headers: c.Context.Headers, Time: time.Now(),
 		Resource: Resource{Type: c.Resource.Type, ID: c.Resource.ID, Attrs: c.Resource.Attrs}}
 	if p := c.Principal; p != nil {

@@ -193,7 +193,8 @@ func Run(ctx context.Context, o Options) error {
 			}
 		}
 	}
-	ah := admin.Handler(admin.Options{Ready: isReady.Load, Registry: gw.Metrics().Registry, Version: o.Version, Keys: keyManager})
+	ah := admin.Handler(admin.Options{Ready: isReady.Load, Registry: gw.Metrics().Registry, Version: o.Version, Keys: keyManager,
+		Decide: gw.Decide, ForwardAuth: gw.ForwardAuth()})
 	if err := listen("admin", cfg.Admin.Address, ah, adminTLS); err != nil {
 		return err
 	}
