@@ -50,6 +50,12 @@ func demoCmd(stdout, stderr io.Writer) *cobra.Command {
 			if err := demo.EnsureSecret(s.SecretFile); err != nil {
 				return fmt.Errorf("demo secret: %w", err)
 			}
+			s.PolicyFile = filepath.Join(s.DataDir, "demo.cedar")
+			if _, err := os.Stat(s.PolicyFile); err != nil { // keep a user's edits
+				if err := os.WriteFile(s.PolicyFile, []byte(demo.Policies), 0o600); err != nil {
+					return fmt.Errorf("demo policies: %w", err)
+				}
+			}
 			path := filepath.Join(s.DataDir, "demo.yaml")
 			if err := os.WriteFile(path, []byte(demo.Config(s)), 0o600); err != nil {
 				return fmt.Errorf("demo config: %w", err)
@@ -113,6 +119,13 @@ Try it:
   # carol creates an order without the orders:write scope: 403; alice may
   %[6]s -i -H 'X-API-Key: %[8]s' -H 'Content-Type: application/json' -d '{"tenant":"globex","owner":"carol","item":"tnt","quantity":3}' %[1]s/api/orders
   %[6]s -i -H 'X-API-Key: %[7]s' -H 'Content-Type: application/json' -d '{"tenant":"acme","owner":"alice","item":"tnt","quantity":3}' %[1]s/api/orders
+
+  # policies (Cedar, default deny): alice reads acme's orders; carol (globex) may not
+  %[6]s -s -w ' %%{http_code}\n' -H 'X-API-Key: %[7]s' %[1]s/api/tenants/acme/orders
+  %[6]s -s -w ' %%{http_code}\n' -H 'X-API-Key: %[8]s' %[1]s/api/tenants/acme/orders
+  # only the admin role deletes: alice 403, admin 204
+  %[6]s -s -o /dev/null -w '%%{http_code}\n' -X DELETE -H 'X-API-Key: %[7]s' %[1]s/api/tenants/acme/orders/1
+  %[6]s -s -o /dev/null -w '%%{http_code}\n' -X DELETE -H 'X-API-Key: %[9]s' %[1]s/api/tenants/acme/orders/1
 
   # a key in the URL is refused (and should be revoked)
   %[6]s -i '%[1]s/api/orders?api_key=%[7]s'

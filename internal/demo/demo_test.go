@@ -2,8 +2,10 @@ package demo
 
 import (
 	"encoding/json"
+	"io"
 	"net/http"
 	"net/http/httptest"
+	"os"
 	"strings"
 	"testing"
 	"time"
@@ -49,12 +51,19 @@ func TestDemoConfigIsValid(t *testing.T) {
 	if err := EnsureSecret(secret); err != nil {
 		t.Fatal(err)
 	}
-	src := Config(Settings{Listen: "127.0.0.1:8443", HTTPListen: "127.0.0.1:8080", AdminListen: "127.0.0.1:9443", DataDir: dir, Upstream: "http://127.0.0.1:1", SecretFile: secret})
+	pol := dir + "/demo.cedar"
+	if err := os.WriteFile(pol, []byte(Policies), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	src := Config(Settings{Listen: "127.0.0.1:8443", HTTPListen: "127.0.0.1:8080", AdminListen: "127.0.0.1:9443", DataDir: dir, Upstream: "http://127.0.0.1:1", SecretFile: secret, PolicyFile: pol})
 	cfg, err := gatehouse.Parse("demo.yaml", []byte(src))
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(cfg.Routes) != 3 || cfg.HTTP == nil {
+	if _, err := gatehouse.New(cfg, gatehouse.Deps{AccessLog: io.Discard}); err == nil {
+		t.Error("the demo routes need the key manager")
+	}
+	if len(cfg.Routes) != 7 || cfg.HTTP == nil || len(cfg.Policies) != 1 {
 		t.Errorf("demo config: %d routes, http %v", len(cfg.Routes), cfg.HTTP)
 	}
 }

@@ -70,6 +70,29 @@ func (o *Orders) Handler() http.Handler {
 	mux.HandleFunc("PUT /orders/{id}", o.update)
 	mux.HandleFunc("PATCH /orders/{id}", o.update)
 	mux.HandleFunc("DELETE /orders/{id}", o.delete)
+	// Tenant-scoped paths: the gateway's policies bind {tenant} to the caller.
+	mux.HandleFunc("GET /tenants/{tenant}/orders", func(w http.ResponseWriter, r *http.Request) {
+		q := r.URL.Query()
+		q.Set("tenant", r.PathValue("tenant"))
+		r.URL.RawQuery = q.Encode()
+		o.list(w, r)
+	})
+	for _, m := range []struct {
+		method string
+		h      http.HandlerFunc
+	}{{"GET", o.get}, {"PUT", o.update}, {"PATCH", o.update}, {"DELETE", o.delete}} {
+		mux.HandleFunc(m.method+" /tenants/{tenant}/orders/{id}", func(w http.ResponseWriter, r *http.Request) {
+			o.mu.Lock()
+			v, ok := o.orders[r.PathValue("id")]
+			inTenant := ok && v.Tenant == r.PathValue("tenant")
+			o.mu.Unlock()
+			if !inTenant {
+				fail(w, http.StatusNotFound, "no such order in this tenant")
+				return
+			}
+			m.h(w, r)
+		})
+	}
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Server", "demo-upstream/1.0")
 		w.Header().Set("X-Powered-By", "demo")
