@@ -15,6 +15,7 @@ import (
 	"testing"
 
 	"github.com/gatehouse-dev/gatehouse/apikey"
+	"github.com/gatehouse-dev/gatehouse/audit"
 	"github.com/gatehouse-dev/gatehouse/identity"
 	"github.com/gatehouse-dev/gatehouse/policy"
 	"github.com/gatehouse-dev/gatehouse/store/sqlite"
@@ -159,7 +160,8 @@ routes:
 		t.Fatal(err)
 	}
 	buf, mu := &bytes.Buffer{}, &sync.Mutex{}
-	gw, err := New(cfg, Deps{Log: slog.New(slog.NewJSONHandler(io.Discard, nil)), AccessLog: lockedBuffer{mu, buf}, APIKeys: m})
+	events := &eventLog{}
+	gw, err := New(cfg, Deps{Log: slog.New(slog.NewJSONHandler(io.Discard, nil)), AccessLog: lockedBuffer{mu, buf}, APIKeys: m, Events: events})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -185,6 +187,9 @@ routes:
 	mu.Unlock()
 	if !strings.Contains(logs, `"authz":"allow","policies":["tenant-isolation"]`) || !strings.Contains(logs, `"authz":"deny"`) {
 		t.Errorf("decisions not in the access log:\n%s", logs)
+	}
+	if got := events.types(); got != "authz.denied" {
+		t.Errorf("security events: %q, want one authz.denied", got)
 	}
 	// A broken policy file: the reload fails and the old policies keep deciding.
 	writePolicy(`permit (principal, action, resource) when { principal. };`)
@@ -280,4 +285,25 @@ routes:
 	if !d.Allowed {
 		t.Errorf("Decide: %+v", d)
 	}
+}
+
+type eventLog struct {
+	mu sync.Mutex
+	ev []audit.Event
+}
+
+func (e *eventLog) Record(_ context.Context, ev audit.Event) {
+	e.mu.Lock()
+	e.ev = append(e.ev, ev)
+	e.mu.Unlock()
+}
+
+func (e *eventLog) types() string {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	var t []string
+	for _, ev := range e.ev {
+		t = append(t, ev.Type)
+	}
+	return strings.Join(t, ",")
 }

@@ -6,12 +6,14 @@ import (
 	"os"
 	"strings"
 
+	"github.com/gatehouse-dev/gatehouse/audit"
+	"github.com/gatehouse-dev/gatehouse/identity"
 	"github.com/gatehouse-dev/gatehouse/policy"
 )
 
 // loadPolicies reads and compiles the policy files; any error fails the
 // load or reload as a whole, so the previous policies keep deciding.
-func loadPolicies(paths []string) (*policy.Engine, error) {
+func loadPolicies(paths []string, groups map[string][]string) (*policy.Engine, error) {
 	files := make([]policy.File, 0, len(paths))
 	for _, p := range paths {
 		data, err := os.ReadFile(p)
@@ -20,7 +22,7 @@ func loadPolicies(paths []string) (*policy.Engine, error) {
 		}
 		files = append(files, policy.File{Name: p, Data: data})
 	}
-	e, err := policy.Compile(files)
+	e, err := policy.WithActionGroups(files, groups)
 	if err != nil {
 		return nil, fmt.Errorf("policies: %w", err)
 	}
@@ -37,8 +39,20 @@ func (s *snapshot) compileAuthorize(rc *Route, a *Authorize) stage {
 		rt.ResourceType, rt.ResourceID, rt.Attrs = res.Type, res.ID, res.Attrs
 	}
 	return policy.Wrap(s.policies, rt, s.deps.Now, func(r *http.Request, d policy.Decision) {
-		if st := stateFrom(r); st != nil {
+		st := stateFrom(r)
+		if st != nil {
 			st.decision = &d
+		}
+		if !d.Allowed {
+			actor := "anonymous"
+			if p := identity.From(r.Context()); !p.Anonymous() {
+				actor = string(p.Kind) + ":" + p.Subject
+			}
+			attrs := map[string]string{"route": rc.Name, "policies": strings.Join(d.Policies, ",")}
+			if st != nil {
+				attrs["request_id"] = st.id
+			}
+			s.deps.Events.Record(r.Context(), audit.Event{Time: s.deps.Now(), Type: "authz.denied", Actor: actor, Object: r.URL.Path, Outcome: "denied", Attrs: attrs})
 		}
 		if len(d.Errors) > 0 {
 			s.deps.Log.Debug("policy evaluation errors (they deny)", "route", rc.Name, "errors", d.Errors)

@@ -14,19 +14,20 @@ import (
 // all or nothing (CFG-03). Load returns a Config with defaults applied and
 // every value validated; a Config is not modified after Load.
 type Config struct {
-	DataDir        string           `yaml:"data_dir" doc:"Directory for generated certificates, ACME state and (later) the embedded database. Static."`
-	Listen         Listen           `yaml:"listen" doc:"The public HTTPS listener. Static."`
-	HTTP           *HTTP            `yaml:"http" doc:"Optional plain-HTTP listener: API requests get a problem (TLS-06); routes marked browser get a 308 to HTTPS; serves ACME HTTP-01 challenges. Static."`
-	Admin          Admin            `yaml:"admin" doc:"The admin listener (health, readiness, metrics). Never on the public listener. Static."`
-	Server         Server           `yaml:"server" doc:"Timeouts and header limits of the listeners. Static."`
-	Log            Log              `yaml:"log" doc:"Logging. Static."`
-	RateLimit      RateLimitBackend `yaml:"rate_limit" doc:"Where rate-limit counters live: in memory (one instance) or in Redis (shared by all instances). Static."`
-	Store          string           `yaml:"store" doc:"The database: sqlite:///path/gatehouse.db (default: gatehouse.db under data_dir) or postgres://user@host/db. Static."`
-	APIKeys        APIKeys          `yaml:"api_keys" doc:"API key verification. Static."`
-	TrustedProxies []string         `yaml:"trusted_proxies" doc:"Peers (IPs or CIDRs) whose X-Forwarded-For is believed (PRX-01). Reloadable."`
-	Limits         Limits           `yaml:"limits" doc:"Global request limits. Reloadable."`
-	Policies       []string         `yaml:"policies" doc:"Cedar policy files deciding routes with authorize; read at load and on every reload, all or nothing. Reloadable."`
-	Routes         []Route          `yaml:"routes" doc:"Routes, matched on host, method and path. Reloadable."`
+	DataDir        string              `yaml:"data_dir" doc:"Directory for generated certificates, ACME state and (later) the embedded database. Static."`
+	Listen         Listen              `yaml:"listen" doc:"The public HTTPS listener. Static."`
+	HTTP           *HTTP               `yaml:"http" doc:"Optional plain-HTTP listener: API requests get a problem (TLS-06); routes marked browser get a 308 to HTTPS; serves ACME HTTP-01 challenges. Static."`
+	Admin          Admin               `yaml:"admin" doc:"The admin listener (health, readiness, metrics). Never on the public listener. Static."`
+	Server         Server              `yaml:"server" doc:"Timeouts and header limits of the listeners. Static."`
+	Log            Log                 `yaml:"log" doc:"Logging. Static."`
+	RateLimit      RateLimitBackend    `yaml:"rate_limit" doc:"Where rate-limit counters live: in memory (one instance) or in Redis (shared by all instances). Static."`
+	Store          string              `yaml:"store" doc:"The database: sqlite:///path/gatehouse.db (default: gatehouse.db under data_dir) or postgres://user@host/db. Static."`
+	APIKeys        APIKeys             `yaml:"api_keys" doc:"API key verification. Static."`
+	TrustedProxies []string            `yaml:"trusted_proxies" doc:"Peers (IPs or CIDRs) whose X-Forwarded-For is believed (PRX-01). Reloadable."`
+	Limits         Limits              `yaml:"limits" doc:"Global request limits. Reloadable."`
+	Policies       []string            `yaml:"policies" doc:"Cedar policy files deciding routes with authorize; read at load and on every reload, all or nothing. Reloadable."`
+	ActionGroups   map[string][]string `yaml:"action_groups" doc:"Action groups for policies: group to member actions; action in Gatehouse::Action::\"<group>\" matches the members. Reloadable."`
+	Routes         []Route             `yaml:"routes" doc:"Routes, matched on host, method and path. Reloadable."`
 
 	file  string
 	lines map[string]int

@@ -17,6 +17,7 @@ import (
 	"time"
 
 	keys "github.com/gatehouse-dev/gatehouse/apikey"
+	"github.com/gatehouse-dev/gatehouse/audit"
 	authnkey "github.com/gatehouse-dev/gatehouse/authn/apikey"
 	"github.com/gatehouse-dev/gatehouse/clientip"
 	"github.com/gatehouse-dev/gatehouse/identity"
@@ -38,6 +39,8 @@ type Deps struct {
 	// RateLimiter keeps rate-limit counters across reloads; nil means an
 	// in-memory backend.
 	RateLimiter ratelimit.Limiter
+	// Events receives security events (authorization denials); nil drops them.
+	Events audit.Sink
 	// APIKeys verifies API keys; nil when api_keys.secret is not set
 	// (routes with auth.api_key then fail to compile).
 	APIKeys *keys.Manager
@@ -178,6 +181,9 @@ func New(cfg *Config, deps Deps) (*Gateway, error) {
 	if deps.Now == nil {
 		deps.Now = time.Now
 	}
+	if deps.Events == nil {
+		deps.Events = audit.Discard{}
+	}
 	if deps.RateLimiter == nil {
 		deps.RateLimiter = ratelimit.NewMemory(ratelimit.MemoryOptions{MaxKeys: cfg.RateLimit.MaxKeys, Now: deps.Now})
 	}
@@ -258,7 +264,7 @@ func (g *Gateway) compile(cfg *Config) (*snapshot, error) {
 		transports: map[string]bool{},
 	}
 	if len(cfg.Policies) > 0 {
-		if s.policies, err = loadPolicies(cfg.Policies); err != nil {
+		if s.policies, err = loadPolicies(cfg.Policies, cfg.ActionGroups); err != nil {
 			return nil, err
 		}
 	}

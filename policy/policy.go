@@ -48,6 +48,26 @@ type Engine struct {
 	byAction map[cedar.String]*cedar.PolicySet
 	anyOnly  *cedar.PolicySet // policies for any action: used for other actions
 	ids      []string
+	// groups maps an action to the action groups it belongs to (its
+	// parents): "action in Gatehouse::Action::\"<group>\"" matches members.
+	groups map[string][]string
+}
+
+// WithActionGroups compiles like Compile, with action groups: group name to
+// member actions. Groups may not nest.
+func WithActionGroups(files []File, groups map[string][]string) (*Engine, error) {
+	e, err := compile(files)
+	if err != nil {
+		return nil, err
+	}
+	e.groups = map[string][]string{}
+	for g, members := range groups {
+		for _, m := range members {
+			e.groups[m] = append(e.groups[m], g)
+		}
+	}
+	e.index()
+	return e, nil
 }
 
 func (e *Engine) index() {
@@ -80,6 +100,12 @@ func (e *Engine) index() {
 		}
 		return ps
 	}
+	// A member action also gets the policies scoped to its groups.
+	for member, groups := range e.groups {
+		for _, g := range groups {
+			specific[cedar.String(member)] = append(specific[cedar.String(member)], specific[cedar.String(g)]...)
+		}
+	}
 	e.anyOnly = build(wildcard)
 	e.byAction = map[cedar.String]*cedar.PolicySet{}
 	for action, l := range specific {
@@ -90,6 +116,15 @@ func (e *Engine) index() {
 // Compile parses every file. Policy ids are the @id("...") annotation when
 // present, otherwise "<file>#<index>"; a repeated id is an error.
 func Compile(files []File) (*Engine, error) {
+	e, err := compile(files)
+	if err != nil {
+		return nil, err
+	}
+	e.index()
+	return e, nil
+}
+
+func compile(files []File) (*Engine, error) {
 	e := &Engine{ps: cedar.NewPolicySet()}
 	var errs []error
 	for _, f := range files {
@@ -113,7 +148,6 @@ func Compile(files []File) (*Engine, error) {
 	if err := errors.Join(errs...); err != nil {
 		return nil, err
 	}
-	e.index()
 	return e, nil
 }
 
@@ -192,8 +226,16 @@ func value(v any) (cedar.Value, bool) {
 }
 
 // request builds the Cedar request and the entities it needs.
-func request(in Input) (cedar.Request, cedar.EntityMap) {
+func (e *Engine) request(in Input) (cedar.Request, cedar.EntityMap) {
 	entities := cedar.EntityMap{}
+	action := cedar.NewEntityUID(ns+"Action", cedar.String(in.Action))
+	if groups := e.groups[in.Action]; len(groups) > 0 {
+		parents := make([]cedar.EntityUID, len(groups))
+		for i, g := range groups {
+			parents[i] = cedar.NewEntityUID(ns+"Action", cedar.String(g))
+		}
+		entities[action] = cedar.Entity{UID: action, Parents: cedar.NewEntityUIDSet(parents...)}
+	}
 	principal := PrincipalUID(in.Principal)
 	if p := in.Principal; !p.Anonymous() {
 		attrs := cedar.RecordMap{}
@@ -249,7 +291,7 @@ func request(in Input) (cedar.Request, cedar.EntityMap) {
 	}
 	return cedar.Request{
 		Principal: principal,
-		Action:    cedar.NewEntityUID(ns+"Action", cedar.String(in.Action)),
+		Action:    action,
 		Resource:  resource,
 		Context:   cedar.NewRecord(ctx),
 	}, entities
@@ -260,7 +302,7 @@ func (e *Engine) Decide(in Input) Decision {
 	if e == nil {
 		return Decision{}
 	}
-	req, entities := request(in)
+	req, entities := e.request(in)
 	ps, ok := e.byAction[cedar.String(in.Action)]
 	if !ok {
 		ps = e.anyOnly

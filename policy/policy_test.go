@@ -191,3 +191,17 @@ func BenchmarkDecide50(b *testing.B) {
 		e.Decide(in)
 	}
 }
+
+func TestActionGroups(t *testing.T) {
+	src := `@id("writers") permit (principal in Gatehouse::Role::"writer", action in Gatehouse::Action::"orders.write", resource);`
+	e, err := WithActionGroups([]File{{Name: "g.cedar", Data: []byte(src)}}, map[string][]string{"orders.write": {"orders.update", "orders.delete"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	w := &identity.Principal{Kind: identity.KindUser, Subject: "w", Roles: []string{"writer"}}
+	for action, want := range map[string]bool{"orders.update": true, "orders.delete": true, "orders.read": false} {
+		if d := e.Decide(Input{Principal: w, Action: action}); d.Allowed != want {
+			t.Errorf("%s: allowed %v, want %v", action, d.Allowed, want)
+		}
+	}
+}

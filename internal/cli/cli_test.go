@@ -131,6 +131,13 @@ func TestPolicyCommands(t *testing.T) {
 	if code, out, _ := run(t, "policy", "validate", "../../examples/policies/orders.cedar"); code != 0 || !strings.Contains(out, "4 policies") {
 		t.Errorf("validate: %d %s", code, out)
 	}
+	if code, out, errs := run(t, "policy", "validate", "--schema", "../../examples/policies/gatehouse.cedarschema", "../../examples/policies/orders.cedar"); code != 0 {
+		t.Errorf("validate with the schema: %d %s %s", code, out, errs)
+	}
+	typo := writeFile(t, "typo.cedar", `permit (principal, action == Gatehouse::Action::"orders.read", resource is Gatehouse::Order) when { principal.tenantt == resource.tenant };`)
+	if code, _, errs := run(t, "policy", "validate", "--schema", "../../examples/policies/gatehouse.cedarschema", typo); code != 1 || !strings.Contains(errs, "tenantt") {
+		t.Errorf("a misspelt attribute passes the type check: %d %s", code, errs)
+	}
 	bad := writeFile(t, "bad.cedar", "permit (principal, action, resource) when { principal. };")
 	if code, _, errs := run(t, "policy", "validate", bad); code != 1 || !strings.Contains(errs, "bad.cedar") {
 		t.Errorf("validate a broken file: %d %s", code, errs)

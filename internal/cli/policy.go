@@ -12,8 +12,8 @@ import (
 
 func policyCmd(stdout, stderr io.Writer) *cobra.Command {
 	c := &cobra.Command{Use: "policy", Short: "Validate Cedar policies and run policy test tables"}
-	var path string
-	validate := &cobra.Command{Use: "validate [FILE.cedar...]", Short: "Check the syntax of policy files (those of --config, or the files given)",
+	var path, schemaFile string
+	validate := &cobra.Command{Use: "validate [FILE.cedar...]", Short: "Check the syntax of policy files (those of --config, or the files given), and their types with --schema",
 		RunE: func(cmd *cobra.Command, args []string) error {
 			files := args
 			if path != "" {
@@ -41,10 +41,22 @@ func policyCmd(stdout, stderr io.Writer) *cobra.Command {
 				fmt.Fprintln(stderr, err)
 				return exitError{1}
 			}
+			if schemaFile != "" {
+				b, err := os.ReadFile(schemaFile)
+				if err != nil {
+					fmt.Fprintln(stderr, "error:", err)
+					return exitError{1}
+				}
+				if err := e.TypeCheck(schemaFile, b); err != nil {
+					fmt.Fprintln(stderr, err)
+					return exitError{1}
+				}
+			}
 			fmt.Fprintf(stdout, "ok: %d policies in %d file(s)\n", e.Len(), len(pf))
 			return nil
 		}}
 	validate.Flags().StringVarP(&path, "config", "c", "", "config file whose policies to check")
+	validate.Flags().StringVar(&schemaFile, "schema", "", "Cedar schema file: also type-check the policies")
 	test := &cobra.Command{Use: "test FILE.yaml...", Short: "Run table-driven policy cases (principal, action, resource, context -> allow/deny)", Args: cobra.MinimumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			failed, total := 0, 0

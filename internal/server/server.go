@@ -140,7 +140,7 @@ func Run(ctx context.Context, o Options) error {
 			}()
 		}
 	}
-	gw, err := gatehouse.New(cfg, gatehouse.Deps{Log: log, AccessLog: accessLog, Metrics: metrics, RateLimiter: limiter, APIKeys: keyManager})
+	gw, err := gatehouse.New(cfg, gatehouse.Deps{Log: log, AccessLog: accessLog, Metrics: metrics, RateLimiter: limiter, APIKeys: keyManager, Events: audit.SlogSink{Log: log}})
 	if err != nil {
 		return err
 	}
