@@ -37,6 +37,9 @@ func (s *snapshot) compileAuthorize(rc *Route, a *Authorize) stage {
 	}
 	if res := a.Resource; res != nil {
 		rt.ResourceType, rt.ResourceID, rt.Attrs = res.Type, res.ID, res.Attrs
+		if f := res.Fetch; f != nil {
+			rt.Fetch = policy.NewFetcher(f.URL, f.Attrs, f.Timeout.D(), f.CacheTTL.D(), s.deps.Now)
+		}
 	}
 	return policy.Wrap(s.policies, rt, s.deps.Now, func(r *http.Request, d policy.Decision) {
 		st := stateFrom(r)

@@ -130,6 +130,15 @@ type PolicyResource struct {
 	Type  string            `yaml:"type" doc:"Entity type in the Gatehouse namespace, e.g. Order."`
 	ID    string            `yaml:"id" doc:"A literal or a path parameter, e.g. \"{id}\"."`
 	Attrs map[string]string `yaml:"attrs" doc:"More attributes: name to a literal or \"{param}\"."`
+	Fetch *FetchAttrs       `yaml:"fetch" doc:"Load attributes from an upstream before deciding (cached; a failure denies)."`
+}
+
+// FetchAttrs loads resource attributes from an upstream.
+type FetchAttrs struct {
+	URL      string   `yaml:"url" doc:"http(s) URL; {param} is replaced by the escaped path parameter, e.g. http://orders:8080/orders/{id}."`
+	Attrs    []string `yaml:"attrs" doc:"Top-level fields of the JSON answer to take as resource attributes."`
+	Timeout  Duration `yaml:"timeout" doc:"Bound of each fetch. Default 1s."`
+	CacheTTL Duration `yaml:"cache_ttl" doc:"How long an answer is reused. Default 5s."`
 }
 
 // APIKeys configures API key verification.

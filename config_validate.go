@@ -474,6 +474,18 @@ func (v *validator) authorize(p string, r *Route, a *Authorize) {
 		for k, val := range res.Attrs {
 			ref(fmt.Sprintf("%s.resource.attrs[%q]", p, k), val)
 		}
+		if f := res.Fetch; f != nil {
+			fp := p + ".resource.fetch"
+			if u, err := url.Parse(wildcardRE.ReplaceAllString(f.URL, "x")); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || u.User != nil {
+				v.errf(fp+".url", "must be an http(s) URL with a host")
+			}
+			for _, m := range wildcardRE.FindAllString(f.URL, -1) {
+				ref(fp+".url", m)
+			}
+			if len(f.Attrs) == 0 {
+				v.errf(fp+".attrs", "name at least one field to take")
+			}
+		}
 	}
 	for i, h := range a.Headers {
 		if !tokenRE.MatchString(h) {

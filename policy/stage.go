@@ -23,6 +23,9 @@ type Route struct {
 	Params  []string
 	Attrs   map[string]string
 	Headers []string // request headers the policies may see
+	// Fetch, when set, adds attributes loaded from an upstream; they win
+	// over path-derived ones. A failed fetch denies.
+	Fetch *Fetcher
 }
 
 func expand(r *http.Request, v string) string {
@@ -75,7 +78,23 @@ func (rt *Route) Input(r *http.Request, now time.Time) Input {
 func Wrap(e *Engine, rt *Route, now func() time.Time, onDecision func(*http.Request, Decision)) func(http.Handler) http.Handler {
 	return func(next http.Handler) http.Handler {
 		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-			d := e.Decide(rt.Input(r, now()))
+			in := rt.Input(r, now())
+			var d Decision
+			if rt.Fetch != nil {
+				attrs, err := rt.Fetch.Fetch(r.Context(), r)
+				if err != nil {
+					d = Decision{Errors: []string{err.Error()}}
+					if onDecision != nil {
+						onDecision(r, d)
+					}
+					problem.Write(w, r, problem.New(http.StatusForbidden, problem.TypeForbidden, "the request is not allowed").Wrap(err))
+					return
+				}
+				for k, v := range attrs {
+					in.Resource.Attrs[k] = v
+				}
+			}
+			d = e.Decide(in)
 			if onDecision != nil {
 				onDecision(r, d)
 			}

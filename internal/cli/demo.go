@@ -123,6 +123,9 @@ Try it:
   # policies (Cedar, default deny): alice reads acme's orders; carol (globex) may not
   %[6]s -s -w ' %%{http_code}\n' -H 'X-API-Key: %[7]s' %[1]s/api/tenants/acme/orders
   %[6]s -s -w ' %%{http_code}\n' -H 'X-API-Key: %[8]s' %[1]s/api/tenants/acme/orders
+  # owners update their own orders: alice owns order 1 (200), not order 2 (403)
+  %[6]s -s -o /dev/null -w '%%{http_code}\n' -X PATCH -H 'X-API-Key: %[7]s' -H 'Content-Type: application/json' -d '{"quantity":2}' %[1]s/api/tenants/acme/orders/1
+  %[6]s -s -o /dev/null -w '%%{http_code}\n' -X PATCH -H 'X-API-Key: %[7]s' -H 'Content-Type: application/json' -d '{"quantity":2}' %[1]s/api/tenants/acme/orders/2
   # only the admin role deletes: alice 403, admin 204
   %[6]s -s -o /dev/null -w '%%{http_code}\n' -X DELETE -H 'X-API-Key: %[7]s' %[1]s/api/tenants/acme/orders/1
   %[6]s -s -o /dev/null -w '%%{http_code}\n' -X DELETE -H 'X-API-Key: %[9]s' %[1]s/api/tenants/acme/orders/1
