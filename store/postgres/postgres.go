@@ -25,18 +25,11 @@ func Open(ctx context.Context, dsn string, migrate bool) (*sqlstore.Store, error
 		return nil, fmt.Errorf("postgres: %w", err)
 	}
 	db.SetMaxOpenConns(16)
-	if err := db.PingContext(ctx); err != nil {
-		db.Close()
-		return nil, fmt.Errorf("postgres: connect: %w", err)
+	s, err := sqlstore.Prepare(ctx, db, sqlstore.Postgres, isConflict, migrate)
+	if err != nil {
+		return nil, fmt.Errorf("postgres: %w", err)
 	}
-	s := sqlstore.New(db, sqlstore.Postgres, isConflict)
 	s.SetKeyChannel(sqlstore.DefaultKeyChannel)
-	if migrate {
-		if _, err := s.Migrate(ctx); err != nil {
-			db.Close()
-			return nil, err
-		}
-	}
 	return s, nil
 }
 

@@ -29,16 +29,9 @@ func Open(ctx context.Context, path string, migrate bool) (*sqlstore.Store, erro
 		return nil, fmt.Errorf("sqlite: %w", err)
 	}
 	db.SetMaxOpenConns(8)
-	if err := db.PingContext(ctx); err != nil {
-		db.Close()
-		return nil, fmt.Errorf("sqlite: open %s: %w", path, err)
-	}
-	s := sqlstore.New(db, sqlstore.SQLite, isConflict)
-	if migrate {
-		if _, err := s.Migrate(ctx); err != nil {
-			db.Close()
-			return nil, err
-		}
+	s, err := sqlstore.Prepare(ctx, db, sqlstore.SQLite, isConflict, migrate)
+	if err != nil {
+		return nil, fmt.Errorf("sqlite %s: %w", path, err)
 	}
 	return s, nil
 }

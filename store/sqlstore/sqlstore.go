@@ -71,6 +71,23 @@ func New(db *sql.DB, d Dialect, isConflict func(error) bool) *Store {
 	return &Store{db: db, d: d, isConflict: isConflict}
 }
 
+// Prepare checks an opened database, wraps it and applies pending
+// migrations when migrate is set; on any error it closes db.
+func Prepare(ctx context.Context, db *sql.DB, d Dialect, isConflict func(error) bool, migrate bool) (*Store, error) {
+	if err := db.PingContext(ctx); err != nil {
+		db.Close()
+		return nil, fmt.Errorf("sqlstore: connect: %w", err)
+	}
+	s := New(db, d, isConflict)
+	if migrate {
+		if _, err := s.Migrate(ctx); err != nil {
+			db.Close()
+			return nil, err
+		}
+	}
+	return s, nil
+}
+
 // DB returns the underlying database.
 func (s *Store) DB() *sql.DB { return s.db }
 
