@@ -46,7 +46,8 @@ log: {access: false}
 rate_limit:
   backend: redis
   instances: 3
-  redis: {addrs: [%q], prefix: %q, timeout: 50ms}
+  on_error: closed   # a slow Redis call must fail the test, not fall back and admit more
+  redis: {addrs: [%q], prefix: %q, timeout: 1s}
 routes:
   - name: limited
     match: {path: /limited}

@@ -41,7 +41,11 @@ func prefix(t testing.TB) string {
 
 func newLimiter(t testing.TB, addr, pfx string, o Options) *Limiter {
 	t.Helper()
-	c := NewClient(ClientOptions{Addrs: []string{addr}, Timeout: 5 * time.Millisecond})
+	timeout := o.Timeout
+	if timeout == 0 {
+		timeout = 5 * time.Millisecond
+	}
+	c := NewClient(ClientOptions{Addrs: []string{addr}, Timeout: timeout}) // the client's read/write timeouts match the limiter's
 	t.Cleanup(func() { c.Close() })
 	o.Client, o.Prefix = c, pfx
 	return New(o)
@@ -52,11 +56,13 @@ func newLimiter(t testing.TB, addr, pfx string, o Options) *Limiter {
 func TestSharedLimitAcrossInstances(t *testing.T) {
 	addr := redisAddr(t)
 	pfx := prefix(t)
-	p := &ratelimit.Policy{Name: "orders/burst", Limit: 1000, Window: time.Hour}
+	// Closed mode and a long timeout: a slow call under -race must fail the
+	// test, never fall back to a local limit and admit more.
+	p := &ratelimit.Policy{Name: "orders/burst", Limit: 1000, Window: time.Hour, Failure: ratelimit.FailClosed}
 	var admitted, attempts atomic.Int64
 	var wg sync.WaitGroup
 	for range 3 {
-		l := newLimiter(t, addr, pfx, Options{Timeout: 50 * time.Millisecond})
+		l := newLimiter(t, addr, pfx, Options{Timeout: time.Second})
 		for range 8 {
 			wg.Add(1)
 			go func() {
@@ -181,10 +187,12 @@ func TestFailureModes(t *testing.T) {
 		t.Run(string(mode), func(t *testing.T) {
 			f := newFlaky(t, target)
 			var fallback atomic.Bool
-			l := newLimiter(t, f.addr(), prefix(t), Options{Instances: 4, OnFallback: func(a bool) { fallback.Store(a) }})
+			// 50 ms rather than the 5 ms default: under -race on a loaded
+			// machine a healthy call can take longer than 5 ms.
+			l := newLimiter(t, f.addr(), prefix(t), Options{Instances: 4, Timeout: 50 * time.Millisecond, OnFallback: func(a bool) { fallback.Store(a) }})
 			p := &ratelimit.Policy{Name: "p", Limit: 40, Window: time.Hour, Failure: mode}
 			ctx := context.Background()
-			if _, err := l.Allow(ctx, "k", []*ratelimit.Policy{p}); err != nil {
+			if _, err := l.Allow(ctx, "warm-up", []*ratelimit.Policy{p}); err != nil {
 				t.Fatalf("with Redis up: %v", err)
 			}
 			f.down.Store(true)
@@ -193,7 +201,7 @@ func TestFailureModes(t *testing.T) {
 			const n = 1000
 			for range n {
 				start := time.Now()
-				ds, err := l.Allow(ctx, "k", []*ratelimit.Policy{p})
+				ds, err := l.Allow(ctx, "k", []*ratelimit.Policy{p}) // a key the warm-up did not touch
 				lat = append(lat, time.Since(start))
 				switch {
 				case errors.Is(err, ratelimit.ErrUnavailable):
