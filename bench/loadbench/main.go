@@ -40,7 +40,9 @@ import (
 	"time"
 
 	"github.com/gatehouse-dev/gatehouse"
+	"github.com/gatehouse-dev/gatehouse/apikey"
 	"github.com/gatehouse-dev/gatehouse/certs"
+	"github.com/gatehouse-dev/gatehouse/store/sqlite"
 )
 
 func main() {
@@ -59,6 +61,9 @@ func main() {
 
 // ---- roles (each runs in its own pinned process) ----
 
+// authKey is the API key the gatehouse role created with -auth.
+var authKey string
+
 func role(name string, args []string) error {
 	fs := flag.NewFlagSet(name, flag.ExitOnError)
 	listen := fs.String("listen", "127.0.0.1:0", "")
@@ -66,6 +71,7 @@ func role(name string, args []string) error {
 	tlsDir := fs.String("tls-dir", "", "serve TLS with the certificate generated in this dir")
 	accessLog := fs.Bool("access-log", true, "")
 	rateLimit := fs.Bool("ratelimit", false, "put a per-IP GCRA policy (never exhausted) on the route")
+	auth := fs.Bool("auth", false, "require an API key (SQLite store) and a Cedar decision on the route; the key is printed on the second line")
 	cpuProfile := fs.String("cpuprofile", "", "write a CPU profile of this role to the file")
 	_ = fs.Parse(args)
 	if *cpuProfile != "" {
@@ -104,24 +110,58 @@ func role(name string, args []string) error {
 		if *rateLimit {
 			rl = "    rate_limit: {policies: [{name: per-ip, limit: 100000, window: 1s}]}\n"
 		}
+		extra, policies, apiKeys := rl, "", ""
+		var keyLine string
+		var manager *apikey.Manager
+		if *auth {
+			dir, err := os.MkdirTemp("", "loadbench-auth-")
+			if err != nil {
+				return err
+			}
+			defer os.RemoveAll(dir)
+			pol := filepath.Join(dir, "p.cedar")
+			if err := os.WriteFile(pol, []byte(`permit (principal, action == Gatehouse::Action::"orders.read", resource) when { principal has tenant && principal.tenant == "acme" };`), 0o600); err != nil {
+				return err
+			}
+			secret := filepath.Join(dir, "secret")
+			if err := os.WriteFile(secret, []byte(strings.Repeat("s", 32)), 0o600); err != nil {
+				return err
+			}
+			policies = fmt.Sprintf("policies: [%q]\n", pol)
+			apiKeys = fmt.Sprintf("api_keys: {secret: \"${file:%s}\"}\n", secret)
+			extra += "    auth: {api_key: {}}\n    authorize: {action: orders.read}\n"
+			st, err := sqlite.Open(context.Background(), filepath.Join(dir, "gh.db"), true)
+			if err != nil {
+				return err
+			}
+			defer st.Close()
+			if manager, err = apikey.NewManager(apikey.Options{Store: st, ServerSecret: []byte(strings.Repeat("s", 32))}); err != nil {
+				return err
+			}
+			if keyLine, _, err = manager.Create(context.Background(), apikey.CreateOptions{Owner: "bench", Tenant: "acme"}); err != nil {
+				return err
+			}
+			go manager.Run(ctx, 5*time.Second)
+		}
 		src := fmt.Sprintf(`
 log: {access: %t}
-routes:
+%s%sroutes:
   - name: orders
     match: {methods: [GET], path: "/orders/{id}"}
     upstream: {url: %q}
-%s`, *accessLog, *upstream, rl)
+%s`, *accessLog, apiKeys, policies, *upstream, extra)
 		cfg, err := gatehouse.Parse("bench.yaml", []byte(src))
 		if err != nil {
 			return err
 		}
+		authKey = keyLine
 		// The access log goes where a real deployment's would: a pipe read by
 		// another process is the common case; here, /dev/null through the
 		// same JSON handler (the encoding cost is paid, the disk is not).
 		devnull, _ := os.OpenFile(os.DevNull, os.O_WRONLY, 0)
 		access := gatehouse.NewBufferedLog(devnull, 100*time.Millisecond)
 		defer access.Close()
-		gw, err := gatehouse.New(cfg, gatehouse.Deps{Log: slog.New(slog.NewJSONHandler(devnull, nil)), AccessLog: access})
+		gw, err := gatehouse.New(cfg, gatehouse.Deps{Log: slog.New(slog.NewJSONHandler(devnull, nil)), AccessLog: access, APIKeys: manager})
 		if err != nil {
 			return err
 		}
@@ -149,6 +189,7 @@ routes:
 		ln = tls.NewListener(ln, tc)
 	}
 	fmt.Println(ln.Addr().String()) // the orchestrator reads the address
+	fmt.Println(authKey)            // and the API key to send ("" without -auth)
 	go func() { <-ctx.Done(); _ = srv.Close() }()
 	if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
 		return err
@@ -180,6 +221,7 @@ func (pool) Put(b []byte) { bufs.Put(&b) }
 type proc struct {
 	cmd  *exec.Cmd
 	addr string
+	key  string // API key to send, for the auth scenario
 }
 
 func startRole(core string, name string, args ...string) (*proc, error) {
@@ -200,13 +242,19 @@ func startRole(core string, name string, args ...string) (*proc, error) {
 	if err := cmd.Start(); err != nil {
 		return nil, err
 	}
-	line, err := bufio.NewReader(out).ReadString('\n')
+	br := bufio.NewReader(out)
+	line, err := br.ReadString('\n')
 	if err != nil {
 		_ = cmd.Process.Kill()
 		return nil, fmt.Errorf("%s did not start: %w", name, err)
 	}
-	go func() { _, _ = io.Copy(io.Discard, out) }()
-	return &proc{cmd: cmd, addr: strings.TrimSpace(line)}, nil
+	p := &proc{cmd: cmd, addr: strings.TrimSpace(line)}
+	if name != "upstream" {
+		key, _ := br.ReadString('\n')
+		p.key = strings.TrimSpace(key)
+	}
+	go func() { _, _ = io.Copy(io.Discard, br) }()
+	return p, nil
 }
 
 func (p *proc) stop() {
@@ -291,9 +339,13 @@ func parseDur(v, unit string) time.Duration {
 	return time.Duration(f * float64(time.Second))
 }
 
-func runWrk(url string, conns int, d time.Duration, pid int) (result, error) {
+func runWrk(url string, conns int, d time.Duration, pid int, key string) (result, error) {
 	var r result
-	cmd := exec.Command("taskset", "-c", "1", "wrk", "-t1", fmt.Sprintf("-c%d", conns), "-d"+d.String(), "--latency", url)
+	args := []string{"-c", "1", "wrk", "-t1", fmt.Sprintf("-c%d", conns), "-d" + d.String(), "--latency"}
+	if key != "" {
+		args = append(args, "-H", "X-API-Key: "+key)
+	}
+	cmd := exec.Command("taskset", append(args, url)...)
 	peak := 0
 	stopSample := make(chan struct{})
 	sampled := make(chan struct{})
@@ -361,7 +413,7 @@ func orchestrate() error {
 	rounds := flag.Int("rounds", 3, "interleaved rounds per scenario")
 	duration := flag.Duration("duration", 10*time.Second, "wrk duration per round")
 	conns := flag.Int("connections", 64, "keep-alive connections")
-	scenarios := flag.String("scenarios", "plain,tls,ratelimit", "comma-separated: plain, tls, nolog, ratelimit")
+	scenarios := flag.String("scenarios", "plain,tls,ratelimit,auth", "comma-separated: plain, tls, nolog, ratelimit, auth")
 	flag.Parse()
 	if _, err := exec.LookPath("wrk"); err != nil {
 		return errors.New("wrk not found: apt-get install -y wrk")
@@ -396,6 +448,8 @@ func orchestrate() error {
 			gwExtra = []string{"-access-log=false"}
 		case "ratelimit":
 			gwExtra = []string{"-ratelimit"}
+		case "auth":
+			gwExtra = []string{"-auth"}
 		default:
 			return fmt.Errorf("unknown scenario %s", sc)
 		}
@@ -417,11 +471,11 @@ func orchestrate() error {
 					return err
 				}
 				target := scheme + "://" + p.addr + "/orders/1"
-				if _, err := runWrk(target, *conns, 2*time.Second, childPID(p)); err != nil { // warm-up
+				if _, err := runWrk(target, *conns, 2*time.Second, childPID(p), p.key); err != nil { // warm-up
 					p.stop()
 					return err
 				}
-				r, err := runWrk(target, *conns, *duration, childPID(p))
+				r, err := runWrk(target, *conns, *duration, childPID(p), p.key)
 				p.stop()
 				if err != nil {
 					return err
