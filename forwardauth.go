@@ -73,19 +73,7 @@ func originalRequestStage(next http.Handler) http.Handler {
 // allowWithIdentity ends a check chain: the request passed every check.
 func allowWithIdentity(w http.ResponseWriter, r *http.Request) {
 	h := w.Header()
-	if p := identity.From(r.Context()); !p.Anonymous() {
-		h.Set(proxy.IdentityHeaderPrefix+"Subject", p.Subject)
-		h.Set(proxy.IdentityHeaderPrefix+"Principal-Kind", string(p.Kind))
-		if p.Tenant != "" {
-			h.Set(proxy.IdentityHeaderPrefix+"Tenant", p.Tenant)
-		}
-		if len(p.Roles) > 0 {
-			h.Set(proxy.IdentityHeaderPrefix+"Roles", strings.Join(p.Roles, ","))
-		}
-		if p.KeyID != "" {
-			h.Set(proxy.IdentityHeaderPrefix+"Key-Id", p.KeyID)
-		}
-	}
+	proxy.SetIdentityHeaders(h, identity.From(r.Context()))
 	h.Set("Cache-Control", "no-store")
 	w.WriteHeader(http.StatusOK)
 }

@@ -202,21 +202,29 @@ func (p *Proxy) rewrite(pr *httputil.ProxyRequest) {
 	}
 	// The gateway's view of the caller, after every client-sent
 	// X-Gatehouse-* header was removed above.
-	if p := identity.From(in.Context()); !p.Anonymous() {
-		h.Set(IdentityHeaderPrefix+"Subject", p.Subject)
-		if p.Tenant != "" {
-			h.Set(IdentityHeaderPrefix+"Tenant", p.Tenant)
-		}
-		if len(p.Roles) > 0 {
-			h.Set(IdentityHeaderPrefix+"Roles", strings.Join(p.Roles, ","))
-		}
-		if p.KeyID != "" {
-			h.Set(IdentityHeaderPrefix+"Key-Id", p.KeyID)
-		}
-		h.Set(IdentityHeaderPrefix+"Principal-Kind", string(p.Kind))
-	}
+	SetIdentityHeaders(h, identity.From(in.Context()))
 	if _, ok := h["User-Agent"]; !ok {
 		h["User-Agent"] = nil // do not let Go add its own
+	}
+}
+
+// SetIdentityHeaders writes the gateway's view of the caller into h
+// (X-Gatehouse-Subject, -Tenant, -Roles, -Key-Id, -Principal-Kind); an
+// anonymous principal writes nothing.
+func SetIdentityHeaders(h http.Header, p *identity.Principal) {
+	if p.Anonymous() {
+		return
+	}
+	h.Set(IdentityHeaderPrefix+"Subject", p.Subject)
+	h.Set(IdentityHeaderPrefix+"Principal-Kind", string(p.Kind))
+	if p.Tenant != "" {
+		h.Set(IdentityHeaderPrefix+"Tenant", p.Tenant)
+	}
+	if len(p.Roles) > 0 {
+		h.Set(IdentityHeaderPrefix+"Roles", strings.Join(p.Roles, ","))
+	}
+	if p.KeyID != "" {
+		h.Set(IdentityHeaderPrefix+"Key-Id", p.KeyID)
 	}
 }
 
