@@ -6,6 +6,8 @@ import (
 	"net/http/httptest"
 	"testing"
 	"time"
+
+	"github.com/gatehouse-dev/gatehouse/problem"
 )
 
 func BenchmarkAccessLogLine(b *testing.B) {
@@ -16,7 +18,7 @@ func BenchmarkAccessLogLine(b *testing.B) {
 	h := accessLogStage(bl, nil, true, rm, time.Now)(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { w.WriteHeader(200) }))
 	req := httptest.NewRequest("GET", "/orders/1?page=2", nil)
 	st := &reqState{id: newRequestID(), start: time.Now()}
-	req = req.WithContext(contextWithState(req.Context(), st))
+	req = req.WithContext(problem.WithRequestInfo(req.Context(), st))
 	b.ReportAllocs()
 	for b.Loop() {
 		h.ServeHTTP(&statusWriter{ResponseWriter: httptest.NewRecorder()}, req)

@@ -94,9 +94,12 @@ func (c *Config) validate() []FieldError {
 // sameListener reports whether two listen addresses name the same socket.
 // Port 0 (any free port) never clashes.
 func sameListener(a, b string) bool {
-	_, pa, errA := net.SplitHostPort(a)
-	_, pb, errB := net.SplitHostPort(b)
-	return errA == nil && errB == nil && pa != "0" && a == b || errA == nil && errB == nil && pa == pb && pa != "0" && (strings.HasPrefix(a, ":") || strings.HasPrefix(b, ":"))
+	ha, pa, errA := net.SplitHostPort(a)
+	hb, pb, errB := net.SplitHostPort(b)
+	if errA != nil || errB != nil || pa == "0" || pa != pb {
+		return false
+	}
+	return ha == hb || ha == "" || hb == "" // an empty host listens on every address
 }
 
 func isLoopback(hostport string) bool {

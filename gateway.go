@@ -1,7 +1,6 @@
 package gatehouse
 
 import (
-	"context"
 	"errors"
 
 	"fmt"
@@ -430,8 +429,4 @@ func (s *snapshot) notMatched(w http.ResponseWriter, r *http.Request, status int
 		return
 	}
 	problem.Write(w, r, problem.New(http.StatusNotFound, problem.TypeNotFound, "no route matches this request"))
-}
-
-func contextWithState(ctx context.Context, st *reqState) context.Context {
-	return problem.WithRequestInfo(ctx, st)
 }

@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"os"
 
+	"github.com/gatehouse-dev/gatehouse/admin"
 	"github.com/gatehouse-dev/gatehouse/apikey"
 )
 
@@ -49,7 +50,7 @@ func EnsureKeys(ctx context.Context, m *apikey.Manager, path string) (Keys, erro
 	}
 	var err error
 	var errs []error
-	k.Admin, err = create(apikey.CreateOptions{Name: "demo admin", Owner: "admin", Roles: []string{"gatehouse:admin"}})
+	k.Admin, err = create(apikey.CreateOptions{Name: "demo admin", Owner: "admin", Roles: []string{admin.AdminRole}})
 	errs = append(errs, err)
 	k.Alice, err = create(apikey.CreateOptions{Name: "alice at acme", Owner: "alice", Tenant: "acme", Roles: []string{"customer"}, Scopes: []string{"orders:read", "orders:write"}})
 	errs = append(errs, err)
