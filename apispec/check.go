@@ -1,0 +1,414 @@
+package apispec
+
+import (
+	"bytes"
+	"errors"
+	"io"
+	"mime"
+	"net/http"
+	"regexp"
+	"slices"
+	"strconv"
+	"strings"
+
+	verrors "github.com/pb33f/libopenapi-validator/errors"
+	"github.com/pb33f/libopenapi-validator/helpers"
+)
+
+// Violation is one way a request or response differs from the document.
+// It is safe to show the client: it names where, never what was sent.
+type Violation struct {
+	// Location is path, query, header, cookie, body, operation or response.
+	Location string `json:"location"`
+	// Name is the parameter or header name, for parameters.
+	Name string `json:"name,omitempty"`
+	// Pointer is an RFC 6901 JSON pointer into the body ("" is the whole body).
+	Pointer string `json:"pointer,omitempty"`
+	// Reason is short and fixed, or built from the document's own values.
+	Reason string `json:"reason"`
+}
+
+// Failure is a refused request: the status to answer with and why.
+type Failure struct {
+	// Status is 400, 404, 405, 413 or 415.
+	Status int
+	// Allow lists the declared methods, for a 405.
+	Allow      []string
+	Violations []Violation
+}
+
+// maxViolations bounds the list a client gets back.
+const maxViolations = 20
+
+// CheckRequest validates r against its operation in the document. It
+// reads the body (the caller bounds it, e.g. with http.MaxBytesReader) and
+// leaves r.Body re-readable from the start. It returns nil when r may pass.
+//
+// r.URL.Path must be the path as the document knows it (after any prefix
+// the gateway strips).
+func (s *Spec) CheckRequest(r *http.Request) *Failure {
+	if r.Body != nil && r.Body != http.NoBody {
+		body, err := io.ReadAll(r.Body)
+		_ = r.Body.Close()
+		if err != nil {
+			if _, ok := errors.AsType[*http.MaxBytesError](err); ok {
+				return &Failure{Status: http.StatusRequestEntityTooLarge, Violations: []Violation{{Location: "body", Reason: "body is larger than the limit"}}}
+			}
+			return &Failure{Status: http.StatusBadRequest, Violations: []Violation{{Location: "body", Reason: "body could not be read"}}}
+		}
+		setBody(r, body)
+		if len(body) > 0 && isJSON(r.Header.Get("Content-Type")) {
+			if v := checkJSON(body, s.opts.MaxDepth); v != nil {
+				return &Failure{Status: http.StatusBadRequest, Violations: []Violation{*v}}
+			}
+		}
+	}
+	ok, errs := s.v.ValidateHttpRequestSync(r)
+	if r.Body != nil {
+		if br, isBR := r.Body.(*bodyReader); isBR {
+			br.Reset(br.data)
+		}
+	}
+	if ok {
+		return nil
+	}
+	return s.failure(r, errs)
+}
+
+// bodyReader is a re-readable request body.
+type bodyReader struct {
+	bytes.Reader
+	data []byte
+}
+
+func (b *bodyReader) Close() error { return nil }
+
+func setBody(r *http.Request, body []byte) {
+	br := &bodyReader{data: body}
+	br.Reader.Reset(body)
+	r.Body = br
+	r.ContentLength = int64(len(body))
+	r.GetBody = func() (io.ReadCloser, error) {
+		nb := &bodyReader{data: body}
+		nb.Reader.Reset(body)
+		return nb, nil
+	}
+}
+
+// isJSON reports whether a content type is JSON (application/json or a
+// +json suffix type).
+func isJSON(ct string) bool {
+	if ct == "" {
+		return false
+	}
+	mt, _, err := mime.ParseMediaType(ct)
+	if err != nil {
+		return false
+	}
+	return mt == "application/json" || strings.HasSuffix(mt, "+json")
+}
+
+func (s *Spec) failure(r *http.Request, errs []*verrors.ValidationError) *Failure {
+	f := &Failure{Status: http.StatusBadRequest}
+	for _, e := range errs {
+		switch {
+		case e.ValidationType == helpers.PathValidation && e.ValidationSubType == helpers.ValidationMissing:
+			if !s.opts.Strict {
+				return nil
+			}
+			return &Failure{Status: http.StatusNotFound, Violations: []Violation{{Location: "operation", Reason: "the API does not declare this path"}}}
+		case e.ValidationType == helpers.PathValidation && e.ValidationSubType == helpers.ValidationMissingOperation:
+			if !s.opts.Strict {
+				return nil
+			}
+			return &Failure{Status: http.StatusMethodNotAllowed, Allow: s.allowed(r), Violations: []Violation{{Location: "operation", Reason: "the API does not declare this method for this path"}}}
+		case e.ValidationType == helpers.RequestBodyValidation && e.ValidationSubType == helpers.RequestBodyContentType:
+			f.Status = http.StatusUnsupportedMediaType
+			f.Violations = append(f.Violations, Violation{Location: "header", Name: "Content-Type", Reason: "content type not declared for this operation"})
+		default:
+			f.Violations = append(f.Violations, s.convert(e)...)
+		}
+	}
+	if len(f.Violations) == 0 {
+		return nil // only findings that these options do not count
+	}
+	if f.Status == http.StatusUnsupportedMediaType {
+		// The body was not judged; the content type is the whole story.
+		f.Violations = slices.DeleteFunc(f.Violations, func(v Violation) bool { return v.Location == "body" })
+	}
+	if len(f.Violations) > maxViolations {
+		f.Violations = f.Violations[:maxViolations]
+	}
+	return f
+}
+
+// allowed lists the methods the document declares for r's path.
+func (s *Spec) allowed(r *http.Request) []string {
+	var out []string
+	for _, m := range []string{http.MethodGet, http.MethodHead, http.MethodPost, http.MethodPut, http.MethodPatch, http.MethodDelete, http.MethodOptions} {
+		probe := *r
+		probe.Method = m
+		probe.Body = http.NoBody
+		if _, errs := s.v.ValidateHttpRequestSync(&probe); !hasRouteError(errs) {
+			out = append(out, m)
+		}
+	}
+	return out
+}
+
+func hasRouteError(errs []*verrors.ValidationError) bool {
+	for _, e := range errs {
+		if e.ValidationType == helpers.PathValidation {
+			return true
+		}
+	}
+	return false
+}
+
+// convert turns one library finding into client-safe violations. It never
+// copies the library's Message or Reason when they may hold request data.
+func (s *Spec) convert(e *verrors.ValidationError) []Violation {
+	switch e.ValidationType {
+	case helpers.ParameterValidation:
+		loc := e.ValidationSubType
+		if len(e.SchemaValidationErrors) > 0 {
+			out := make([]Violation, 0, len(e.SchemaValidationErrors))
+			for _, sve := range e.SchemaValidationErrors {
+				out = append(out, Violation{Location: loc, Name: e.ParameterName, Pointer: pointer(sve.InstancePath), Reason: keywordReason(sve)})
+			}
+			return out
+		}
+		return []Violation{{Location: loc, Name: e.ParameterName, Reason: parameterReason(e.Message)}}
+	case helpers.RequestBodyValidation, helpers.URLEncodedValidation:
+		return bodyViolations("body", e)
+	case helpers.ResponseBodyValidation:
+		return bodyViolations("response", e)
+	case verrors.StrictValidationType:
+		loc := "body"
+		if strings.HasPrefix(e.Message, "response ") {
+			loc = "response"
+		}
+		ptr := strictPointer(e.Message)
+		switch e.ValidationSubType {
+		case verrors.StrictSubTypeReadOnlyProperty:
+			return []Violation{{Location: loc, Pointer: ptr, Reason: "readOnly property: not accepted in a request"}}
+		case verrors.StrictSubTypeWriteOnlyProperty:
+			return []Violation{{Location: "response", Pointer: ptr, Reason: "writeOnly property: never sent in a response"}}
+		case verrors.StrictSubTypeProperty:
+			if s.opts.RejectUnknownFields {
+				return []Violation{{Location: loc, Pointer: ptr, Reason: "property not declared in the schema"}}
+			}
+		case verrors.StrictSubTypeQuery:
+			if s.opts.RejectUnknownFields {
+				return []Violation{{Location: "query", Name: truncate(e.ParameterName, 64), Reason: "query parameter not declared"}}
+			}
+		}
+		return nil
+	}
+	return []Violation{{Location: "request", Reason: "does not match the API description"}}
+}
+
+func bodyViolations(loc string, e *verrors.ValidationError) []Violation {
+	if len(e.SchemaValidationErrors) > 0 {
+		out := make([]Violation, 0, len(e.SchemaValidationErrors))
+		for _, sve := range e.SchemaValidationErrors {
+			out = append(out, Violation{Location: loc, Pointer: pointer(sve.InstancePath), Reason: keywordReason(sve)})
+		}
+		return out
+	}
+	m := strings.ToLower(e.Message + " " + e.Reason)
+	switch {
+	case strings.Contains(m, "status code") || strings.Contains(m, "response code"):
+		return []Violation{{Location: loc, Reason: "status code not declared for this operation"}}
+	case strings.Contains(m, "content type") || strings.Contains(m, "content-type"):
+		return []Violation{{Location: loc, Reason: "content type not declared for this operation"}}
+	case strings.Contains(m, "is empty"):
+		return []Violation{{Location: loc, Reason: "a body is required"}}
+	case strings.Contains(m, "not declared") || strings.Contains(m, "does not declare"):
+		return []Violation{{Location: loc, Reason: "this operation takes no body"}}
+	case strings.Contains(m, "decode") || strings.Contains(m, "unmarshal") || strings.Contains(m, "invalid character"):
+		return []Violation{{Location: loc, Reason: "body could not be decoded as its content type"}}
+	}
+	return []Violation{{Location: loc, Reason: "does not match the schema"}}
+}
+
+func parameterReason(msg string) string {
+	m := strings.ToLower(msg)
+	switch {
+	case strings.Contains(m, "is missing"):
+		return "required parameter is missing"
+	case strings.Contains(m, "allowed values"):
+		return "not one of the allowed values"
+	case strings.Contains(m, "too many items"):
+		return "too many items"
+	case strings.Contains(m, "not have enough items"):
+		return "too few items"
+	case strings.Contains(m, "non-unique"):
+		return "items are not unique"
+	case strings.Contains(m, "delimited") || strings.Contains(m, "exploded") || strings.Contains(m, "deepobject"):
+		return "not serialised as the API declares"
+	}
+	return "invalid value"
+}
+
+var (
+	typeReason   = regexp.MustCompile(`^got [a-z]+(, [a-z]+)*, want [a-z]+( or [a-z]+)*$`)
+	wantValue    = regexp.MustCompile(`, want ([-+0-9.,]{1,32})$`)
+	keywordShape = regexp.MustCompile(`^[A-Za-z$]{1,32}$`)
+	requiredList = regexp.MustCompile(`^missing propert(y|ies) ('[^']{1,64}'(, )?){1,10}$`)
+)
+
+// knownFormats are the format names a reason may name, longest first so
+// date-time is found before date.
+var knownFormats = []string{
+	"date-time", "duration", "email", "idn-email", "hostname", "idn-hostname", "ipv4", "ipv6",
+	"uri-reference", "uri-template", "uri", "iri-reference", "iri", "uuid", "json-pointer",
+	"relative-json-pointer", "regex", "date", "time", "int32", "int64", "float", "double", "byte", "binary", "password",
+}
+
+// keywordReason describes a schema failure by the keyword that failed.
+// The library's reason is used only where its shape proves it holds no
+// request data (a type list, a bound taken from the schema).
+func keywordReason(sve *verrors.SchemaValidationFailure) string {
+	kw := sve.KeywordLocation
+	if i := strings.LastIndexByte(kw, '/'); i >= 0 {
+		kw = kw[i+1:]
+	}
+	want := ""
+	if m := wantValue.FindStringSubmatch(sve.Reason); m != nil {
+		want = " " + strings.ReplaceAll(m[1], ",", "")
+	}
+	switch kw {
+	case "type":
+		if typeReason.MatchString(sve.Reason) {
+			return "wrong type: " + sve.Reason
+		}
+		return "wrong type"
+	case "required":
+		if requiredList.MatchString(sve.Reason) {
+			return sve.Reason
+		}
+		return "a required property is missing"
+	case "additionalProperties", "unevaluatedProperties":
+		return "property not allowed (" + kw + ")"
+	case "enum":
+		return "not one of the allowed values"
+	case "const":
+		return "not the allowed value"
+	case "pattern":
+		return "does not match the pattern"
+	case "format":
+		// The reason quotes the value first; the format name is taken
+		// only from a fixed list, so nothing sent can come back.
+		for _, f := range knownFormats {
+			if strings.Contains(sve.Reason, " is not valid "+f) || strings.Contains(sve.Reason, " is not valid '"+f+"'") {
+				return "not a valid " + f
+			}
+		}
+		return "invalid format"
+	case "minimum":
+		return "below the minimum" + want
+	case "maximum":
+		return "above the maximum" + want
+	case "exclusiveMinimum":
+		return "not above the exclusive minimum" + want
+	case "exclusiveMaximum":
+		return "not below the exclusive maximum" + want
+	case "multipleOf":
+		return "not a multiple of" + want
+	case "minLength":
+		return "shorter than" + want
+	case "maxLength":
+		return "longer than" + want
+	case "minItems":
+		return "fewer items than" + want
+	case "maxItems":
+		return "more items than" + want
+	case "uniqueItems":
+		return "items are not unique"
+	case "minProperties":
+		return "fewer properties than" + want
+	case "maxProperties":
+		return "more properties than" + want
+	case "false":
+		return "not allowed"
+	}
+	if keywordShape.MatchString(kw) {
+		return "does not match the schema (" + kw + ")"
+	}
+	return "does not match the schema"
+}
+
+// pointer builds an RFC 6901 pointer from path segments.
+func pointer(segs []string) string {
+	if len(segs) == 0 {
+		return ""
+	}
+	var b strings.Builder
+	for _, s := range segs {
+		b.WriteByte('/')
+		s = strings.ReplaceAll(s, "~", "~0")
+		b.WriteString(strings.ReplaceAll(s, "/", "~1"))
+	}
+	return truncate(b.String(), 256)
+}
+
+// strictPointer finds the instance path ($.body.a[0]['b c']) in a strict
+// finding's message and turns it into a JSON pointer into the body.
+func strictPointer(msg string) string {
+	i := strings.Index(msg, " at '$.")
+	if i < 0 {
+		return ""
+	}
+	rest := msg[i+len(" at '$."):]
+	j := strings.Index(rest, "' is ")
+	if j < 0 {
+		return ""
+	}
+	p := rest[:j]
+	// Drop the leading section name (body, query, ...).
+	if k := strings.IndexAny(p, ".["); k >= 0 {
+		p = p[k:]
+	} else {
+		return ""
+	}
+	var segs []string
+	for len(p) > 0 {
+		switch {
+		case strings.HasPrefix(p, "['"):
+			end := strings.Index(p, "']")
+			if end < 0 {
+				return pointer(segs)
+			}
+			segs = append(segs, p[2:end])
+			p = p[end+2:]
+		case p[0] == '[':
+			end := strings.IndexByte(p, ']')
+			if end < 0 {
+				return pointer(segs)
+			}
+			if _, err := strconv.Atoi(p[1:end]); err == nil {
+				segs = append(segs, p[1:end])
+			}
+			p = p[end+1:]
+		case p[0] == '.':
+			p = p[1:]
+			end := strings.IndexAny(p, ".[")
+			if end < 0 {
+				end = len(p)
+			}
+			segs = append(segs, p[:end])
+			p = p[end:]
+		default:
+			return pointer(segs)
+		}
+	}
+	return pointer(segs)
+}
+
+func truncate(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	return s[:n] + "..."
+}
