@@ -3,6 +3,7 @@ package gatehouse
 import (
 	"time"
 
+	"github.com/gatehouse-dev/gatehouse/apispec"
 	"github.com/gatehouse-dev/gatehouse/ratelimit"
 )
 
@@ -116,6 +117,22 @@ type Route struct {
 	RateLimit    *RouteRateLimit `yaml:"rate_limit" doc:"Rate limits of this route (GCRA), checked before and after authentication."`
 	Auth         *RouteAuth      `yaml:"auth" doc:"How callers of this route authenticate."`
 	Authorize    *Authorize      `yaml:"authorize" doc:"Decide every request of this route with the Cedar policies (default deny)."`
+	Validate     *Validate       `yaml:"validate" doc:"Check requests, and optionally responses, against an OpenAPI 3.0/3.1 document (after authorization)."`
+}
+
+// Validate names a route's OpenAPI document and how it is enforced. Routes
+// that name the same document with the same settings share one compiled copy.
+type Validate struct {
+	OpenAPI             string   `yaml:"openapi" doc:"OpenAPI 3.0 or 3.1 document (YAML or JSON). Relative $refs resolve against its directory. Paths in it are the upstream's (after strip_prefix)."`
+	Mode                string   `yaml:"mode" enum:"enforce,report" doc:"enforce (default): refuse failing requests (400, 415, 404/405 when strict). report: pass them on and count them (log and gatehouse_validation_failures_total)."`
+	Strict              bool     `yaml:"strict" doc:"Operations the document does not declare get 404 (path) or 405 (method) instead of passing unchecked."`
+	RejectUnknownFields bool     `yaml:"reject_unknown_fields" doc:"Refuse body properties and query parameters the document does not declare, even where additionalProperties allows them (mass assignment)."`
+	Responses           string   `yaml:"responses" enum:"off,report,enforce" doc:"Check upstream responses: off (default), report, or enforce (a failing response becomes a 502 problem; its body never reaches the client)."`
+	MaxDepth            int      `yaml:"max_depth" doc:"Deepest JSON nesting accepted in a request body. Default 32."`
+	MaxResponseBytes    ByteSize `yaml:"max_response_bytes" doc:"Largest response body checked. Enforced, a larger one is a 502; reported, it passes unchecked. Default 4MiB."`
+	AllowRemoteRefs     []string `yaml:"allow_remote_refs" doc:"URL prefixes remote $refs may be fetched from, once at load. Any other remote $ref fails the load."`
+
+	spec *apispec.Spec // compiled by config validation
 }
 
 // Authorize says how a route's requests are presented to the policies.
@@ -313,6 +330,12 @@ func (c *Config) applyDefaults() {
 		setDefault(&u.IdleConnTimeout, Duration(defaultIdleConnTimeout))
 		setDefault(&u.MaxIdleConnsPerHost, defaultIdlePerHost)
 		setDefault(&u.UnhealthyFor, Duration(defaultUnhealthyFor))
+		if vc := c.Routes[i].Validate; vc != nil {
+			setDefault(&vc.Mode, "enforce")
+			setDefault(&vc.Responses, "off")
+			setDefault(&vc.MaxDepth, apispec.DefaultMaxDepth)
+			setDefault(&vc.MaxResponseBytes, ByteSize(apispec.DefaultMaxResponseBytes))
+		}
 		if rrl := c.Routes[i].RateLimit; rrl != nil {
 			setDefault(&rrl.Headers, "always")
 			for j := range rrl.Policies {

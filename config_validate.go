@@ -1,6 +1,7 @@
 package gatehouse
 
 import (
+	"errors"
 	"fmt"
 	"net"
 	"net/http"
@@ -12,16 +13,34 @@ import (
 	"strings"
 	"time"
 
+	"github.com/gatehouse-dev/gatehouse/apispec"
 	"github.com/gatehouse-dev/gatehouse/ratelimit"
 )
 
 type validator struct {
-	c    *Config
-	errs []FieldError
+	c     *Config
+	errs  []FieldError
+	specs map[specKey]*apispec.Spec // documents loaded by this validation
 }
 
 func (v *validator) errf(path, format string, args ...any) {
-	v.errs = append(v.errs, FieldError{Path: path, Line: v.c.lines[path], Msg: fmt.Sprintf(format, args...)})
+	v.errs = append(v.errs, FieldError{Path: path, Line: v.line(path), Msg: fmt.Sprintf(format, args...)})
+}
+
+// line is the line of path, or of its nearest parent in the file when the
+// field itself is absent (a missing required field points at its block).
+func (v *validator) line(path string) int {
+	for p := path; p != ""; {
+		if l, ok := v.c.lines[p]; ok {
+			return l
+		}
+		i := strings.LastIndexAny(p, ".[")
+		if i < 0 {
+			break
+		}
+		p = p[:i]
+	}
+	return 0
 }
 
 // validate checks every value and returns all problems at once.
@@ -264,6 +283,9 @@ func (v *validator) routes() {
 		if a := r.Authorize; a != nil {
 			v.authorize(p+".authorize", r, a)
 		}
+		if vc := r.Validate; vc != nil {
+			v.validateSpec(p+".validate", vc)
+		}
 		if r.Auth != nil && r.Auth.APIKey != nil {
 			if !v.c.APIKeys.Secret.IsSet() {
 				v.errf(p+".auth.api_key", "needs api_keys.secret")
@@ -495,4 +517,67 @@ func (v *validator) authorize(p string, r *Route, a *Authorize) {
 			v.errf(fmt.Sprintf("%s.headers[%d]", p, i), "invalid header name %q", h)
 		}
 	}
+}
+
+// specKey identifies one compiled document: routes naming the same file
+// with the same settings share it.
+type specKey struct {
+	file                  string
+	strict, unknownFields bool
+	maxDepth              int
+	remote                string
+}
+
+func (vc *Validate) options() (specKey, apispec.Options) {
+	o := apispec.Options{Strict: vc.Strict, RejectUnknownFields: vc.RejectUnknownFields, MaxDepth: vc.MaxDepth, AllowRemoteRefs: vc.AllowRemoteRefs}
+	return specKey{vc.OpenAPI, vc.Strict, vc.RejectUnknownFields, vc.MaxDepth, strings.Join(vc.AllowRemoteRefs, "\n")}, o
+}
+
+// validateSpec checks a route's validate block and compiles its document,
+// so a broken document fails the load (and `gatehouse validate`) with the
+// file and the place in it.
+func (v *validator) validateSpec(p string, vc *Validate) {
+	n := len(v.errs)
+	if vc.OpenAPI == "" {
+		v.errf(p+".openapi", "is required")
+	}
+	v.oneOf(p+".mode", vc.Mode, "enforce", "report")
+	v.oneOf(p+".responses", vc.Responses, "off", "report", "enforce")
+	if vc.MaxDepth < 1 || vc.MaxDepth > 1000 {
+		v.errf(p+".max_depth", "must be between 1 and 1000")
+	}
+	if vc.MaxResponseBytes < 1 {
+		v.errf(p+".max_response_bytes", "must be positive")
+	}
+	for i, u := range vc.AllowRemoteRefs {
+		pu, err := url.Parse(u)
+		if err != nil || (pu.Scheme != "https" && pu.Scheme != "http") || pu.Host == "" || !strings.HasSuffix(pu.Path, "/") {
+			v.errf(fmt.Sprintf("%s.allow_remote_refs[%d]", p, i), "%q: want an http(s) URL prefix ending in /", u)
+		}
+	}
+	if len(v.errs) > n {
+		return
+	}
+	key, o := vc.options()
+	if s, ok := v.specs[key]; ok {
+		vc.spec = s
+		return
+	}
+	s, err := apispec.Load(vc.OpenAPI, o)
+	if err != nil {
+		var le *apispec.LoadError
+		if errors.As(err, &le) {
+			for _, prob := range le.Problems {
+				v.errf(p+".openapi", "%s: %s", le.File, prob)
+			}
+			return
+		}
+		v.errf(p+".openapi", "%v", err)
+		return
+	}
+	if v.specs == nil {
+		v.specs = map[specKey]*apispec.Spec{}
+	}
+	v.specs[key] = s
+	vc.spec = s
 }

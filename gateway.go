@@ -85,7 +85,9 @@ type route struct {
 	authn       stage        // authentication; nil for public routes
 	postAuth    stage        // rate limit by principal; nil when none
 	authorize   stage        // Cedar policies; nil when the route has none
+	validate    stage        // OpenAPI request check; nil when the route has none
 	concurrency stage
+	responses   stage // OpenAPI response check; nil when off
 }
 
 // ServeHTTP is called by the mux for a matched request. The mux is handed a
@@ -329,6 +331,11 @@ func (s *snapshot) compileRoute(rc *Route) (*route, error) {
 	}
 	if a := rc.Authorize; a != nil {
 		rt.authorize = s.compileAuthorize(rc, a)
+	}
+	if vc := rc.Validate; vc != nil {
+		if rt.validate, rt.responses, err = s.compileValidate(rc, vc); err != nil {
+			return nil, err
+		}
 	}
 	if rc.Auth != nil && rc.Auth.APIKey != nil {
 		if s.deps.APIKeys == nil {

@@ -16,6 +16,7 @@ type Metrics struct {
 	reloads        *prometheus.CounterVec
 	inflight       prometheus.Gauge
 	rlDecisions    *prometheus.CounterVec
+	validation     *prometheus.CounterVec
 	// RateLimitErrors counts failed calls to a shared rate-limit backend.
 	RateLimitErrors prometheus.Counter
 	// RateLimitFallback is 1 while the shared backend is bypassed.
@@ -46,6 +47,9 @@ func NewMetrics() *Metrics {
 		rlDecisions: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "gatehouse_ratelimit_decisions_total", Help: "Rate-limit decisions by route, policy and result (allowed, limited).",
 		}, []string{"route", "policy", "result"}),
+		validation: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "gatehouse_validation_failures_total", Help: "Requests and responses that failed OpenAPI validation, by route, location (path, query, header, cookie, body, operation, response) and mode (enforce, report).",
+		}, []string{"route", "location", "mode"}),
 		RateLimitErrors: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "gatehouse_ratelimit_backend_errors_total", Help: "Failed calls to the shared rate-limit backend (Redis).",
 		}),
@@ -53,7 +57,7 @@ func NewMetrics() *Metrics {
 			Name: "gatehouse_ratelimit_fallback_active", Help: "1 while the shared rate-limit backend is bypassed and failure modes apply.",
 		}),
 	}
-	m.Registry.MustRegister(m.requests, m.duration, m.upstreamErrors, m.reloads, m.inflight, m.rlDecisions, m.RateLimitErrors, m.RateLimitFallback,
+	m.Registry.MustRegister(m.requests, m.duration, m.upstreamErrors, m.reloads, m.inflight, m.rlDecisions, m.validation, m.RateLimitErrors, m.RateLimitFallback,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	m.reloads.WithLabelValues("ok")
 	m.reloads.WithLabelValues("failed")

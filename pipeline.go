@@ -12,12 +12,12 @@ import (
 //	         -> route match (no match: 404/405 problem, never proxied)
 //	[route]  body limit -> rate limit (pre-auth keys: IP, route, header)
 //	         -> authenticate (API key) -> rate limit (principal keys)
-//	         -> authorize (Cedar, default deny) -> concurrency limit
+//	         -> authorize (Cedar, default deny) -> validate request (OpenAPI)
+//	         -> concurrency limit -> validate response (OpenAPI, optional)
 //	         -> proxy (identity headers set upstream)
 //
-// Later stages slot into routeChain in this order: ... authenticate ->
-// rate limit (post-auth) -> authorize -> validate request -> audit
-// decision -> proxy -> validate response.
+// Validation runs after authorization, so the bodies of callers who may
+// not call the route are never parsed (the body limit bounds them before).
 
 type stage = func(http.Handler) http.Handler
 
@@ -49,7 +49,9 @@ func (s *snapshot) routeChain(rt *route, upstream http.Handler) http.Handler {
 		optional(rt.authn),
 		optional(rt.postAuth),
 		optional(rt.authorize),
+		optional(rt.validate),
 		optional(rt.concurrency),
+		optional(rt.responses),
 	)
 }
 
