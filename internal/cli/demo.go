@@ -56,6 +56,12 @@ func demoCmd(stdout, stderr io.Writer) *cobra.Command {
 					return fmt.Errorf("demo policies: %w", err)
 				}
 			}
+			s.SpecFile = filepath.Join(s.DataDir, "orders.openapi.yaml")
+			if _, err := os.Stat(s.SpecFile); err != nil { // keep a user's edits
+				if err := os.WriteFile(s.SpecFile, []byte(demo.OpenAPI), 0o600); err != nil {
+					return fmt.Errorf("demo OpenAPI document: %w", err)
+				}
+			}
 			path := filepath.Join(s.DataDir, "demo.yaml")
 			if err := os.WriteFile(path, []byte(demo.Config(s)), 0o600); err != nil {
 				return fmt.Errorf("demo config: %w", err)
@@ -129,6 +135,12 @@ Try it:
   # only the admin role deletes: alice 403, admin 204
   %[6]s -s -o /dev/null -w '%%{http_code}\n' -X DELETE -H 'X-API-Key: %[7]s' %[1]s/api/tenants/acme/orders/1
   %[6]s -s -o /dev/null -w '%%{http_code}\n' -X DELETE -H 'X-API-Key: %[9]s' %[1]s/api/tenants/acme/orders/1
+
+  # the OpenAPI document is enforced: an undeclared field (mass assignment) and a wrong type get 400
+  # problems listing each error (location, JSON pointer, reason); a wrong content type gets 415
+  %[6]s -s -H 'X-API-Key: %[7]s' -H 'Content-Type: application/json' -d '{"tenant":"acme","owner":"alice","item":"tnt","quantity":3,"is_admin":true}' %[1]s/api/orders; echo
+  %[6]s -s -H 'X-API-Key: %[7]s' -H 'Content-Type: application/json' -d '{"tenant":"acme","owner":"alice","item":"tnt","quantity":"three"}' %[1]s/api/orders; echo
+  %[6]s -s -o /dev/null -w '%%{http_code}\n' -H 'X-API-Key: %[7]s' -H 'Content-Type: text/plain' -d 'tnt' %[1]s/api/orders
 
   # a key in the URL is refused (and should be revoked)
   %[6]s -i '%[1]s/api/orders?api_key=%[7]s'

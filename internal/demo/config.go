@@ -1,9 +1,16 @@
 package demo
 
 import (
+	_ "embed"
 	"fmt"
 	"strings"
 )
+
+// OpenAPI is the OpenAPI 3.1 document of the orders API, which the demo
+// routes enforce (requests and responses).
+//
+//go:embed openapi.yaml
+var OpenAPI string
 
 // Settings are the demo's listeners and data directory.
 type Settings struct {
@@ -12,6 +19,8 @@ type Settings struct {
 	SecretFile string
 	// PolicyFile holds the demo's Cedar policies (see Policies).
 	PolicyFile string
+	// SpecFile holds the orders API's OpenAPI document (see OpenAPI).
+	SpecFile string
 }
 
 // Policies are the demo's Cedar policies.
@@ -61,10 +70,14 @@ api_keys:
 policies: [%q]           # Cedar: tenant isolation, write scope, admin deletes
 limits:
   max_body_bytes: 1MiB
+# Every route checks requests and responses against the API's OpenAPI
+# document: undeclared fields, wrong types and undeclared operations are
+# refused, and a response that would expose more than declared is a 502.
 routes:
   - name: orders-list
     match: {methods: [GET], path: /api/orders}
-    upstream: {url: %q, strip_prefix: /api}
+    upstream: {url: %[7]q, strip_prefix: /api}
+    validate: {openapi: %[10]q, strict: true, reject_unknown_fields: true, responses: enforce}
     auth: {api_key: {scopes: [orders:read]}}
     rate_limit:                # GCRA per client IP, with RateLimit headers
       policies:
@@ -73,28 +86,33 @@ routes:
   - name: orders-create
     match: {methods: [POST], path: /api/orders}
     max_body_bytes: 16KiB
-    upstream: {url: %q, strip_prefix: /api}
+    upstream: {url: %[7]q, strip_prefix: /api}
+    validate: {openapi: %[10]q, strict: true, reject_unknown_fields: true, responses: enforce}
     auth: {api_key: {scopes: [orders:write]}}
   - name: orders-item
     match: {methods: [GET, PUT, PATCH, DELETE], path: "/api/orders/{id}"}
     max_body_bytes: 16KiB
-    upstream: {url: %q, strip_prefix: /api}
+    upstream: {url: %[7]q, strip_prefix: /api}
+    validate: {openapi: %[10]q, strict: true, reject_unknown_fields: true, responses: enforce}
     auth: {api_key: {}}
   # Tenant-scoped routes, decided by the policies (default deny).
   - name: tenant-orders
     match: {methods: [GET], path: "/api/tenants/{tenant}/orders"}
     upstream: {url: %[9]q, strip_prefix: /api}
+    validate: {openapi: %[10]q, strict: true, reject_unknown_fields: true, responses: enforce}
     auth: {api_key: {}}
     authorize: {action: orders.list, resource: {type: Tenant, id: "{tenant}"}}
   - name: tenant-order-read
     match: {methods: [GET], path: "/api/tenants/{tenant}/orders/{id}"}
     upstream: {url: %[9]q, strip_prefix: /api}
+    validate: {openapi: %[10]q, strict: true, reject_unknown_fields: true, responses: enforce}
     auth: {api_key: {}}
     authorize: {action: orders.read, resource: {type: Order, id: "{id}"}}
   - name: tenant-order-update
     match: {methods: [PUT, PATCH], path: "/api/tenants/{tenant}/orders/{id}"}
     max_body_bytes: 16KiB
     upstream: {url: %[9]q, strip_prefix: /api}
+    validate: {openapi: %[10]q, strict: true, reject_unknown_fields: true, responses: enforce}
     auth: {api_key: {}}
     authorize:
       action: orders.update
@@ -105,7 +123,8 @@ routes:
   - name: tenant-order-delete
     match: {methods: [DELETE], path: "/api/tenants/{tenant}/orders/{id}"}
     upstream: {url: %[9]q, strip_prefix: /api}
+    validate: {openapi: %[10]q, strict: true, reject_unknown_fields: true, responses: enforce}
     auth: {api_key: {}}
     authorize: {action: orders.delete, resource: {type: Order, id: "{id}"}}
-`, s.DataDir, s.Listen, httpBlock, s.AdminListen, s.SecretFile, s.PolicyFile, s.Upstream, s.Upstream, s.Upstream), "\n")
+`, s.DataDir, s.Listen, httpBlock, s.AdminListen, s.SecretFile, s.PolicyFile, s.Upstream, s.Upstream, s.Upstream, s.SpecFile), "\n")
 }

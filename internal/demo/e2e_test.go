@@ -1,0 +1,100 @@
+package demo
+
+import (
+	"context"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/gatehouse-dev/gatehouse"
+	"github.com/gatehouse-dev/gatehouse/apikey"
+	"github.com/gatehouse-dev/gatehouse/store/sqlite"
+)
+
+// The demo config, policies and OpenAPI document, in front of the real
+// orders API: the printed commands do what the demo says, and the API's
+// real responses match its document (responses are enforced).
+func TestDemoEndToEnd(t *testing.T) {
+	ctx := context.Background()
+	dir := t.TempDir()
+	up := httptest.NewServer(NewOrders(nil).Handler())
+	defer up.Close()
+	s := Settings{Listen: "127.0.0.1:0", AdminListen: "127.0.0.1:0", DataDir: dir, Upstream: up.URL,
+		SecretFile: filepath.Join(dir, "secret"), PolicyFile: filepath.Join(dir, "demo.cedar"), SpecFile: filepath.Join(dir, "orders.openapi.yaml")}
+	if err := EnsureSecret(s.SecretFile); err != nil {
+		t.Fatal(err)
+	}
+	os.WriteFile(s.PolicyFile, []byte(Policies), 0o600)
+	os.WriteFile(s.SpecFile, []byte(OpenAPI), 0o600)
+	cfg, err := gatehouse.Parse("demo.yaml", []byte(Config(s)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	st, err := sqlite.Open(ctx, filepath.Join(dir, "gh.db"), true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	m, err := apikey.NewManager(apikey.Options{Store: st, ServerSecret: []byte(cfg.APIKeys.Secret.Value())})
+	if err != nil {
+		t.Fatal(err)
+	}
+	keys, err := EnsureKeys(ctx, m, filepath.Join(dir, "keys.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	gw, err := gatehouse.New(cfg, gatehouse.Deps{Log: slog.New(slog.DiscardHandler), AccessLog: io.Discard, APIKeys: m})
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := httptest.NewServer(gw)
+	defer srv.Close()
+
+	call := func(method, path, key, ct, body string) (int, string) {
+		t.Helper()
+		req, _ := http.NewRequest(method, srv.URL+path, strings.NewReader(body))
+		req.Header.Set("X-API-Key", key)
+		if ct != "" {
+			req.Header.Set("Content-Type", ct)
+		}
+		res, err := http.DefaultTransport.RoundTrip(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer res.Body.Close()
+		b, _ := io.ReadAll(res.Body)
+		return res.StatusCode, string(b)
+	}
+	const js = "application/json"
+	for _, c := range []struct {
+		method, path, key, ct, body string
+		status                      int
+		contains                    string
+	}{
+		{"GET", "/api/orders", keys.Alice, "", "", 200, `"orders"`},
+		{"POST", "/api/orders", keys.Alice, js, `{"tenant":"acme","owner":"alice","item":"tnt","quantity":3}`, 201, `"item":"tnt"`},
+		{"POST", "/api/orders", keys.Alice, js, `{"tenant":"acme","owner":"alice","item":"tnt","quantity":3,"is_admin":true}`, 400, `"pointer":"/is_admin"`},
+		{"POST", "/api/orders", keys.Alice, js, `{"tenant":"acme","owner":"alice","item":"tnt","quantity":"three"}`, 400, `"pointer":"/quantity"`},
+		{"POST", "/api/orders", keys.Alice, js, `{"id":"9","tenant":"acme","owner":"alice","item":"tnt","quantity":3}`, 400, `readOnly`},
+		{"POST", "/api/orders", keys.Alice, "text/plain", `tnt`, 415, `unsupported-media-type`},
+		{"GET", "/api/orders/1", keys.Alice, "", "", 200, `"owner":"alice"`},
+		{"GET", "/api/orders/999", keys.Alice, "", "", 404, `no such order`},
+		{"GET", "/api/orders/abc", keys.Alice, "", "", 400, `"location":"path"`},
+		{"GET", "/api/tenants/acme/orders", keys.Alice, "", "", 200, `"orders"`},
+		{"GET", "/api/tenants/acme/orders", keys.Carol, "", "", 403, ``},
+		{"PATCH", "/api/tenants/acme/orders/1", keys.Alice, js, `{"quantity":2}`, 200, `"quantity":2`},
+		{"PATCH", "/api/tenants/acme/orders/1", keys.Alice, js, `{}`, 400, `fewer properties`},
+		{"PATCH", "/api/tenants/acme/orders/2", keys.Alice, js, `{"quantity":2}`, 403, ``},
+		{"DELETE", "/api/tenants/acme/orders/1", keys.Admin, "", "", 204, ``},
+	} {
+		status, body := call(c.method, c.path, c.key, c.ct, c.body)
+		if status != c.status || !strings.Contains(body, c.contains) {
+			t.Errorf("%s %s %s: %d %s, want %d with %q", c.method, c.path, c.body, status, body, c.status, c.contains)
+		}
+	}
+}
