@@ -6,13 +6,14 @@ import (
 	"io"
 	"mime"
 	"net/http"
+	"net/url"
 	"regexp"
-	"slices"
-	"strconv"
 	"strings"
 
 	verrors "github.com/pb33f/libopenapi-validator/errors"
 	"github.com/pb33f/libopenapi-validator/helpers"
+	"github.com/pb33f/libopenapi-validator/paths"
+	v3 "github.com/pb33f/libopenapi/datamodel/high/v3"
 )
 
 // Violation is one way a request or response differs from the document.
@@ -47,6 +48,21 @@ const maxViolations = 20
 // r.URL.Path must be the path as the document knows it (after any prefix
 // the gateway strips).
 func (s *Spec) CheckRequest(r *http.Request) *Failure {
+	item, routeErrs, pathValue := paths.FindPath(r, s.model, s.find)
+	if item == nil {
+		if !s.opts.Strict {
+			return nil
+		}
+		return &Failure{Status: http.StatusNotFound, Violations: []Violation{{Location: "operation", Reason: "the API does not declare this path"}}}
+	}
+	if len(routeErrs) > 0 {
+		if !s.opts.Strict {
+			return nil
+		}
+		return &Failure{Status: http.StatusMethodNotAllowed, Allow: allowedMethods(item), Violations: []Violation{{Location: "operation", Reason: "the API does not declare this method for this path"}}}
+	}
+	op := s.operation(item, r.Method)
+	var found []Violation
 	if r.Body != nil && r.Body != http.NoBody {
 		body, err := io.ReadAll(r.Body)
 		_ = r.Body.Close()
@@ -57,22 +73,69 @@ func (s *Spec) CheckRequest(r *http.Request) *Failure {
 			return &Failure{Status: http.StatusBadRequest, Violations: []Violation{{Location: "body", Reason: "body could not be read"}}}
 		}
 		setBody(r, body)
-		if len(body) > 0 && isJSON(r.Header.Get("Content-Type")) {
-			if v := checkJSON(body, s.opts.MaxDepth); v != nil {
-				return &Failure{Status: http.StatusBadRequest, Violations: []Violation{*v}}
+		if ct := r.Header.Get("Content-Type"); len(body) > 0 && isJSON(ct) {
+			var root *shape
+			if op != nil {
+				root = op.requests[mediaType(ct)]
 			}
+			fatal, v := walk(body, root, inRequest, s.opts.RejectUnknownFields, s.opts.MaxDepth)
+			if fatal != nil {
+				return &Failure{Status: http.StatusBadRequest, Violations: []Violation{*fatal}}
+			}
+			found = v
 		}
 	}
-	ok, errs := s.v.ValidateHttpRequestSync(r)
-	if r.Body != nil {
-		if br, isBR := r.Body.(*bodyReader); isBR {
-			br.Reset(br.data)
-		}
+	if s.opts.RejectUnknownFields && op != nil && r.URL.RawQuery != "" {
+		found = append(found, undeclaredQuery(op, r.URL.RawQuery)...)
 	}
-	if ok {
+	ok, errs := s.v.ValidateHttpRequestSyncWithPathItem(r, item, pathValue)
+	if br, isBR := r.Body.(*bodyReader); isBR {
+		br.Reset(br.data)
+	}
+	if ok && len(found) == 0 {
 		return nil
 	}
-	return s.failure(r, errs)
+	f := s.failure(errs)
+	if f.Status == http.StatusUnsupportedMediaType {
+		return f // the body was not judged; the content type is the whole story
+	}
+	f.Violations = append(found, f.Violations...)
+	if len(f.Violations) > maxViolations {
+		f.Violations = f.Violations[:maxViolations]
+	}
+	return f
+}
+
+// operation is the precomputed operation of a path item and method (HEAD
+// falls back to GET).
+func (s *Spec) operation(item *v3.PathItem, method string) *operation {
+	if op, ok := s.ops[opKey{item, method}]; ok {
+		return op
+	}
+	if method == http.MethodHead {
+		return s.ops[opKey{item, http.MethodGet}]
+	}
+	return nil
+}
+
+// undeclaredQuery lists query parameters the operation does not declare
+// (a deepObject's filter[status] counts as filter).
+func undeclaredQuery(op *operation, raw string) []Violation {
+	var out []Violation
+	for part := range strings.SplitSeq(raw, "&") {
+		name, _, _ := strings.Cut(part, "=")
+		if name == "" {
+			continue
+		}
+		if n, err := url.QueryUnescape(name); err == nil {
+			name = n
+		}
+		base, _, _ := strings.Cut(name, "[")
+		if !op.query[name] && !op.query[base] && len(out) < maxViolations {
+			out = append(out, Violation{Location: "query", Name: truncate(name, 64), Reason: "query parameter not declared"})
+		}
+	}
+	return out
 }
 
 // bodyReader is a re-readable request body.
@@ -101,68 +164,33 @@ func isJSON(ct string) bool {
 	if ct == "" {
 		return false
 	}
-	mt, _, err := mime.ParseMediaType(ct)
-	if err != nil {
-		return false
-	}
+	mt := mediaType(ct)
 	return mt == "application/json" || strings.HasSuffix(mt, "+json")
 }
 
-func (s *Spec) failure(r *http.Request, errs []*verrors.ValidationError) *Failure {
+// mediaType is the lower-case media type of a Content-Type value.
+func mediaType(ct string) string {
+	mt, _, err := mime.ParseMediaType(ct)
+	if err != nil {
+		return ""
+	}
+	return mt
+}
+
+func (s *Spec) failure(errs []*verrors.ValidationError) *Failure {
 	f := &Failure{Status: http.StatusBadRequest}
 	for _, e := range errs {
 		switch {
-		case e.ValidationType == helpers.PathValidation && e.ValidationSubType == helpers.ValidationMissing:
-			if !s.opts.Strict {
-				return nil
-			}
-			return &Failure{Status: http.StatusNotFound, Violations: []Violation{{Location: "operation", Reason: "the API does not declare this path"}}}
-		case e.ValidationType == helpers.PathValidation && e.ValidationSubType == helpers.ValidationMissingOperation:
-			if !s.opts.Strict {
-				return nil
-			}
-			return &Failure{Status: http.StatusMethodNotAllowed, Allow: s.allowed(r), Violations: []Violation{{Location: "operation", Reason: "the API does not declare this method for this path"}}}
+		case e.ValidationType == helpers.PathValidation:
+			// Routing was decided before; the library's second opinion
+			// adds nothing a client can act on.
 		case e.ValidationType == helpers.RequestBodyValidation && e.ValidationSubType == helpers.RequestBodyContentType:
-			f.Status = http.StatusUnsupportedMediaType
-			f.Violations = append(f.Violations, Violation{Location: "header", Name: "Content-Type", Reason: "content type not declared for this operation"})
+			return &Failure{Status: http.StatusUnsupportedMediaType, Violations: []Violation{{Location: "header", Name: "Content-Type", Reason: "content type not declared for this operation"}}}
 		default:
 			f.Violations = append(f.Violations, s.convert(e)...)
 		}
 	}
-	if len(f.Violations) == 0 {
-		return nil // only findings that these options do not count
-	}
-	if f.Status == http.StatusUnsupportedMediaType {
-		// The body was not judged; the content type is the whole story.
-		f.Violations = slices.DeleteFunc(f.Violations, func(v Violation) bool { return v.Location == "body" })
-	}
-	if len(f.Violations) > maxViolations {
-		f.Violations = f.Violations[:maxViolations]
-	}
 	return f
-}
-
-// allowed lists the methods the document declares for r's path.
-func (s *Spec) allowed(r *http.Request) []string {
-	var out []string
-	for _, m := range []string{http.MethodGet, http.MethodHead, http.MethodPost, http.MethodPut, http.MethodPatch, http.MethodDelete, http.MethodOptions} {
-		probe := *r
-		probe.Method = m
-		probe.Body = http.NoBody
-		if _, errs := s.v.ValidateHttpRequestSync(&probe); !hasRouteError(errs) {
-			out = append(out, m)
-		}
-	}
-	return out
-}
-
-func hasRouteError(errs []*verrors.ValidationError) bool {
-	for _, e := range errs {
-		if e.ValidationType == helpers.PathValidation {
-			return true
-		}
-	}
-	return false
 }
 
 // convert turns one library finding into client-safe violations. It never
@@ -183,27 +211,6 @@ func (s *Spec) convert(e *verrors.ValidationError) []Violation {
 		return bodyViolations("body", e)
 	case helpers.ResponseBodyValidation:
 		return bodyViolations("response", e)
-	case verrors.StrictValidationType:
-		loc := "body"
-		if strings.HasPrefix(e.Message, "response ") {
-			loc = "response"
-		}
-		ptr := strictPointer(e.Message)
-		switch e.ValidationSubType {
-		case verrors.StrictSubTypeReadOnlyProperty:
-			return []Violation{{Location: loc, Pointer: ptr, Reason: "readOnly property: not accepted in a request"}}
-		case verrors.StrictSubTypeWriteOnlyProperty:
-			return []Violation{{Location: "response", Pointer: ptr, Reason: "writeOnly property: never sent in a response"}}
-		case verrors.StrictSubTypeProperty:
-			if s.opts.RejectUnknownFields {
-				return []Violation{{Location: loc, Pointer: ptr, Reason: "property not declared in the schema"}}
-			}
-		case verrors.StrictSubTypeQuery:
-			if s.opts.RejectUnknownFields {
-				return []Violation{{Location: "query", Name: truncate(e.ParameterName, 64), Reason: "query parameter not declared"}}
-			}
-		}
-		return nil
 	}
 	return []Violation{{Location: "request", Reason: "does not match the API description"}}
 }
@@ -351,59 +358,6 @@ func pointer(segs []string) string {
 		b.WriteString(strings.ReplaceAll(s, "/", "~1"))
 	}
 	return truncate(b.String(), 256)
-}
-
-// strictPointer finds the instance path ($.body.a[0]['b c']) in a strict
-// finding's message and turns it into a JSON pointer into the body.
-func strictPointer(msg string) string {
-	i := strings.Index(msg, " at '$.")
-	if i < 0 {
-		return ""
-	}
-	rest := msg[i+len(" at '$."):]
-	j := strings.Index(rest, "' is ")
-	if j < 0 {
-		return ""
-	}
-	p := rest[:j]
-	// Drop the leading section name (body, query, ...).
-	if k := strings.IndexAny(p, ".["); k >= 0 {
-		p = p[k:]
-	} else {
-		return ""
-	}
-	var segs []string
-	for len(p) > 0 {
-		switch {
-		case strings.HasPrefix(p, "['"):
-			end := strings.Index(p, "']")
-			if end < 0 {
-				return pointer(segs)
-			}
-			segs = append(segs, p[2:end])
-			p = p[end+2:]
-		case p[0] == '[':
-			end := strings.IndexByte(p, ']')
-			if end < 0 {
-				return pointer(segs)
-			}
-			if _, err := strconv.Atoi(p[1:end]); err == nil {
-				segs = append(segs, p[1:end])
-			}
-			p = p[end+1:]
-		case p[0] == '.':
-			p = p[1:]
-			end := strings.IndexAny(p, ".[")
-			if end < 0 {
-				end = len(p)
-			}
-			segs = append(segs, p[:end])
-			p = p[end:]
-		default:
-			return pointer(segs)
-		}
-	}
-	return pointer(segs)
 }
 
 func truncate(s string, n int) string {

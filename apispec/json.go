@@ -12,8 +12,9 @@ import (
 
 // jsonChecker is a pooled streaming reader over one body.
 type jsonChecker struct {
-	rd  bytes.Reader
-	dec *jsontext.Decoder
+	rd    bytes.Reader
+	dec   *jsontext.Decoder
+	stack []*shape
 }
 
 var checkers = sync.Pool{New: func() any {
@@ -22,38 +23,10 @@ var checkers = sync.Pool{New: func() any {
 	return c
 }}
 
-// checkJSON reads a JSON body once, without building it: one value, valid
-// UTF-8, no object with a repeated key, no nesting deeper than maxDepth
-// (VAL-03). The schema validator decodes into Go maps, where a repeated key
-// silently keeps one value: the upstream might keep the other.
+// checkJSON checks a body's JSON alone, with no shape to judge it by.
 func checkJSON(b []byte, maxDepth int) *Violation {
-	c := checkers.Get().(*jsonChecker)
-	defer checkers.Put(c)
-	c.rd.Reset(b)
-	c.dec.Reset(&c.rd, jsontext.AllowDuplicateNames(false), jsontext.AllowInvalidUTF8(false))
-	values := 0
-	for {
-		_, err := c.dec.ReadToken()
-		if err == io.EOF {
-			if values == 0 {
-				return &Violation{Location: "body", Reason: "not valid JSON: empty"}
-			}
-			return nil
-		}
-		if err != nil {
-			return jsonViolation(err)
-		}
-		depth := c.dec.StackDepth()
-		if depth > maxDepth {
-			return &Violation{Location: "body", Pointer: truncate(string(c.dec.StackPointer()), 256), Reason: "nested deeper than " + strconv.Itoa(maxDepth) + " levels"}
-		}
-		if depth == 0 {
-			values++
-			if values > 1 {
-				return &Violation{Location: "body", Reason: "not valid JSON: more than one value"}
-			}
-		}
-	}
+	fatal, _ := walk(b, nil, inRequest, false, maxDepth)
+	return fatal
 }
 
 func jsonViolation(err error) *Violation {

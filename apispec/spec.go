@@ -32,6 +32,7 @@ import (
 	validator "github.com/pb33f/libopenapi-validator"
 	"github.com/pb33f/libopenapi-validator/config"
 	"github.com/pb33f/libopenapi-validator/content"
+	"github.com/pb33f/libopenapi-validator/radix"
 	"github.com/pb33f/libopenapi/datamodel"
 	v3 "github.com/pb33f/libopenapi/datamodel/high/v3"
 
@@ -68,6 +69,8 @@ type Spec struct {
 	opts    Options
 	model   *v3.Document
 	v       validator.Validator
+	find    *config.ValidationOptions // routing alone: the path tree
+	ops     map[opKey]*operation
 }
 
 // LoadError is a document that failed to load: each problem names the
@@ -131,14 +134,9 @@ func Load(file string, o Options) (*Spec, error) {
 		config.WithRejectUndeclaredRequestBody(),
 		config.WithURLEncodedBodyValidation(),
 		config.WithBodyDecoder("multipart/form-data", content.MultipartDecoder()),
-		// Strict mode always runs, for readOnly in requests and writeOnly
-		// in responses; its undeclared-property findings count only with
-		// RejectUnknownFields. Headers and cookies are never judged
-		// undeclared: clients, browsers and proxies add their own.
-		config.WithStrictMode(),
-		config.WithStrictRejectReadOnly(),
-		config.WithStrictRejectWriteOnly(),
-		config.WithStrictIgnorePaths("$.headers.*", "$.cookies.*"),
+		// Undeclared properties, readOnly and writeOnly are judged by
+		// walk while the body is read once (see shape.go): the
+		// library's strict mode costs more than the schema check itself.
 		config.WithLogger(slog.New(slog.DiscardHandler)),
 	)
 	if len(errs) > 0 {
@@ -155,7 +153,9 @@ func Load(file string, o Options) (*Spec, error) {
 		}
 		return nil, &LoadError{File: file, Problems: dedupe(probs)}
 	}
-	s := &Spec{file: file, version: version, opts: o, model: &m.Model, v: v}
+	find := config.NewValidationOptions()
+	find.PathTree = radix.BuildPathTree(&m.Model)
+	s := &Spec{file: file, version: version, opts: o, model: &m.Model, v: v, find: find, ops: compileOperations(&m.Model)}
 	return s, nil
 }
 

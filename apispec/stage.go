@@ -8,6 +8,7 @@ import (
 
 	"github.com/gatehouse-dev/gatehouse/problem"
 	"github.com/pb33f/libopenapi-validator/helpers"
+	"github.com/pb33f/libopenapi-validator/paths"
 )
 
 // Mode says what a failed check does.
@@ -166,26 +167,43 @@ func (v violationsError) Error() string {
 // the document. It returns nil when the response matches or when r's
 // operation is not in the document.
 func (s *Spec) CheckResponse(r *http.Request, status int, h http.Header, body []byte) []Violation {
-	resp := &http.Response{StatusCode: status, Header: h, Body: io.NopCloser(bytes.NewReader(body)), ContentLength: int64(len(body)), Request: r}
-	ok, errs := s.v.ValidateHttpResponse(r, resp)
-	if ok {
-		return nil
+	item, routeErrs, _ := paths.FindPath(r, s.model, s.find)
+	if item == nil || len(routeErrs) > 0 {
+		return nil // the request's operation is not in the document
 	}
 	var out []Violation
-	for _, e := range errs {
-		if e.ValidationType == helpers.PathValidation {
-			return nil // the request's operation is not in the document
+	if ct := h.Get("Content-Type"); len(body) > 0 && isJSON(ct) {
+		var root *shape
+		if op := s.operation(item, r.Method); op != nil {
+			root, _ = op.responseShape(status, mediaType(ct))
 		}
-		for _, v := range s.convert(e) {
-			v.Location = "response"
-			out = append(out, v)
+		fatal, found := walk(body, root, inResponse, s.opts.RejectUnknownFields, maxResponseDepth)
+		if fatal != nil {
+			found = []Violation{*fatal}
 		}
+		out = append(out, found...)
+	}
+	resp := &http.Response{StatusCode: status, Header: h, Body: io.NopCloser(bytes.NewReader(body)), ContentLength: int64(len(body)), Request: r}
+	if ok, errs := s.v.ValidateHttpResponse(r, resp); !ok {
+		for _, e := range errs {
+			if e.ValidationType == helpers.PathValidation {
+				continue
+			}
+			out = append(out, s.convert(e)...)
+		}
+	}
+	for i := range out {
+		out[i].Location = "response"
 	}
 	if len(out) > maxViolations {
 		out = out[:maxViolations]
 	}
 	return out
 }
+
+// maxResponseDepth bounds the nesting of checked responses: upstreams are
+// trusted further than clients, not without bound.
+const maxResponseDepth = 256
 
 // Responses returns middleware that checks the responses of next (mode
 // Report or Enforce). Enforced, the response is held until checked and a

@@ -122,3 +122,73 @@ func BenchmarkNormalizePath(b *testing.B) {
 		})
 	}
 }
+
+// order1K is a 1 KiB order that the demo's OpenAPI document accepts.
+func order1K() string {
+	var b strings.Builder
+	b.WriteString(`{"tenant":"acme","owner":"alice","item":"workshop restock","quantity":8,"lines":[`)
+	for i := range 8 {
+		if i > 0 {
+			b.WriteByte(',')
+		}
+		fmt.Fprintf(&b, `{"sku":"ANV%d00-XL","quantity":%d,"unit_price":129.95,"currency":"CHF"}`, i, i+1)
+	}
+	b.WriteString(`],"shipping_address":{"name":"Alice Example","street":"Bahnhofstrasse 1","city":"Zurich","postal_code":"8001","country":"CH"},"note":"`)
+	for b.Len() < 1022 {
+		b.WriteByte('n')
+	}
+	b.WriteString(`"}`)
+	return b.String()
+}
+
+// BenchmarkValidate: a 1 KiB JSON POST through the floor, the gateway
+// without validation, with request validation against the demo's OpenAPI
+// document, and with response validation as well.
+func BenchmarkValidate(b *testing.B) {
+	created := []byte(`{"id":"4","tenant":"acme","owner":"alice","item":"workshop restock","quantity":8,"status":"open","created_at":"2026-12-01T10:00:00Z"}`)
+	up := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		_, _ = io.Copy(io.Discard, r.Body)
+		w.Header().Set("Content-Type", "application/json")
+		w.WriteHeader(http.StatusCreated)
+		_, _ = w.Write(created)
+	}))
+	b.Cleanup(up.Close)
+	body := order1K()
+	route := func(validate string) http.Handler {
+		cfg, err := gatehouse.Parse("bench.yaml", []byte(fmt.Sprintf(`
+routes:
+  - name: orders
+    match: {methods: [POST], path: /orders}
+    upstream: {url: %q}
+%s`, up.URL, validate)))
+		if err != nil {
+			b.Fatal(err)
+		}
+		gw, err := gatehouse.New(cfg, gatehouse.Deps{Log: slog.New(slog.DiscardHandler), AccessLog: io.Discard})
+		if err != nil {
+			b.Fatal(err)
+		}
+		return gw
+	}
+	post := func(b *testing.B, h http.Handler) {
+		b.ReportAllocs()
+		b.SetBytes(int64(len(body)))
+		b.RunParallel(func(pb *testing.PB) {
+			for pb.Next() {
+				req := httptest.NewRequest(http.MethodPost, "/orders", strings.NewReader(body))
+				req.Header.Set("Content-Type", "application/json")
+				req.RemoteAddr = "127.0.0.1:40000"
+				w := httptest.NewRecorder()
+				h.ServeHTTP(w, req)
+				if w.Code != http.StatusCreated {
+					b.Fatalf("status %d: %s", w.Code, w.Body)
+				}
+			}
+		})
+	}
+	const spec = "    validate: {openapi: ../internal/demo/openapi.yaml, strict: true, reject_unknown_fields: true%s}\n"
+	b.Run("floor", func(b *testing.B) { post(b, floor(up.URL)) })
+	b.Run("gatehouse", func(b *testing.B) { post(b, route("")) })
+	b.Run("gatehouse-validate", func(b *testing.B) { post(b, route(fmt.Sprintf(spec, ""))) })
+	b.Run("gatehouse-validate-responses", func(b *testing.B) { post(b, route(fmt.Sprintf(spec, ", responses: enforce"))) })
+}

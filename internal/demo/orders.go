@@ -25,7 +25,27 @@ type Order struct {
 	Item      string    `json:"item"`
 	Quantity  int       `json:"quantity"`
 	Status    string    `json:"status"`
+	Lines     []Line    `json:"lines,omitempty"`
+	Shipping  *Address  `json:"shipping_address,omitempty"`
+	Note      string    `json:"note,omitempty"`
 	CreatedAt time.Time `json:"created_at"`
+}
+
+// Line is one article of an order.
+type Line struct {
+	SKU       string  `json:"sku"`
+	Quantity  int     `json:"quantity"`
+	UnitPrice float64 `json:"unit_price"`
+	Currency  string  `json:"currency"`
+}
+
+// Address is where an order ships.
+type Address struct {
+	Name       string `json:"name"`
+	Street     string `json:"street"`
+	City       string `json:"city"`
+	PostalCode string `json:"postal_code"`
+	Country    string `json:"country"`
 }
 
 // Orders is the in-memory orders API. Safe for concurrent use.
@@ -145,11 +165,14 @@ func (o *Orders) get(w http.ResponseWriter, r *http.Request) {
 }
 
 type orderInput struct {
-	Tenant   *string `json:"tenant"`
-	Owner    *string `json:"owner"`
-	Item     *string `json:"item"`
-	Quantity *int    `json:"quantity"`
-	Status   *string `json:"status"`
+	Tenant   *string  `json:"tenant"`
+	Owner    *string  `json:"owner"`
+	Item     *string  `json:"item"`
+	Quantity *int     `json:"quantity"`
+	Status   *string  `json:"status"`
+	Lines    []Line   `json:"lines"`
+	Shipping *Address `json:"shipping_address"`
+	Note     *string  `json:"note"`
 }
 
 func decode(r *http.Request) (orderInput, error) {
@@ -179,7 +202,11 @@ func (o *Orders) create(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	o.mu.Lock()
-	v := *o.add(Order{Tenant: *in.Tenant, Owner: *in.Owner, Item: *in.Item, Quantity: *in.Quantity})
+	ord := Order{Tenant: *in.Tenant, Owner: *in.Owner, Item: *in.Item, Quantity: *in.Quantity, Lines: in.Lines, Shipping: in.Shipping}
+	if in.Note != nil {
+		ord.Note = *in.Note
+	}
+	v := *o.add(ord)
 	o.mu.Unlock()
 	w.Header().Set("Location", "/orders/"+v.ID)
 	writeJSON(w, http.StatusCreated, v)
@@ -206,6 +233,12 @@ func (o *Orders) update(w http.ResponseWriter, r *http.Request) {
 	}
 	if in.Status != nil {
 		v.Status = *in.Status
+	}
+	if in.Shipping != nil {
+		v.Shipping = in.Shipping
+	}
+	if in.Note != nil {
+		v.Note = *in.Note
 	}
 	writeJSON(w, http.StatusOK, *v)
 }
