@@ -1,6 +1,7 @@
 package gatehouse
 
 import (
+	"path/filepath"
 	"time"
 
 	"github.com/gatehouse-dev/gatehouse/apispec"
@@ -365,3 +366,27 @@ func (l Log) AccessLog() bool { return l.Access == nil || *l.Access }
 
 // File returns the path the config was loaded from ("" when built in code).
 func (c *Config) File() string { return c.file }
+
+// DependentFiles are the files the config names whose contents are part of
+// it (policies and OpenAPI documents): a change to one is a change to the
+// config. OpenAPI documents may refer to files beside them, so their
+// directories are returned too (dirs).
+func (c *Config) DependentFiles() (files, dirs []string) {
+	seen := map[string]bool{}
+	add := func(list *[]string, p string) {
+		if abs, err := filepath.Abs(p); err == nil && !seen[abs] {
+			seen[abs] = true
+			*list = append(*list, abs)
+		}
+	}
+	for _, p := range c.Policies {
+		add(&files, p)
+	}
+	for i := range c.Routes {
+		if vc := c.Routes[i].Validate; vc != nil && vc.OpenAPI != "" {
+			add(&files, vc.OpenAPI)
+			add(&dirs, filepath.Dir(vc.OpenAPI))
+		}
+	}
+	return files, dirs
+}

@@ -64,6 +64,25 @@ func BenchmarkCheckRequest(b *testing.B) {
 			}
 		}
 	})
+	b.Run("walk-with-shapes", func(b *testing.B) {
+		raw := []byte(body)
+		var root *shape
+		for k, op := range s.ops {
+			if k.method == "POST" {
+				root = op.requests["application/json"]
+			}
+		}
+		if root == nil || root.free() {
+			b.Fatal("no shape for POST /orders")
+		}
+		b.ReportAllocs()
+		b.SetBytes(int64(len(body)))
+		for b.Loop() {
+			if fatal, v := walk(raw, root, inRequest, true, 32); fatal != nil || len(v) > 0 {
+				b.Fatal("refused")
+			}
+		}
+	})
 	b.Run("get-no-body", func(b *testing.B) {
 		b.ReportAllocs()
 		for b.Loop() {

@@ -409,14 +409,18 @@ func tlsSetup(ctx context.Context, cfg *gatehouse.Config, log *slog.Logger, wg *
 	return tc, ready, acmeMgr, nil
 }
 
-// watchConfig reloads the gateway when the config file changes or a reload
-// is requested (SIGHUP). A bad file is logged and the old config keeps serving.
+// watchConfig reloads the gateway when the config file or a file it names
+// (policies, OpenAPI documents and the files beside them) changes, or when
+// a reload is requested (SIGHUP). A bad file is logged and the old config
+// keeps serving.
 func watchConfig(ctx context.Context, path string, reload <-chan struct{}, gw *gatehouse.Gateway, log *slog.Logger, onReload func(error)) {
 	abs, _ := filepath.Abs(path)
 	var events <-chan fsnotify.Event
-	if w, err := fsnotify.NewWatcher(); err != nil {
+	var w *fsnotify.Watcher
+	if nw, err := fsnotify.NewWatcher(); err != nil {
 		log.Warn("config file is not watched; reload with SIGHUP", "err", err)
 	} else {
+		w = nw
 		defer w.Close()
 		if err := w.Add(filepath.Dir(abs)); err != nil {
 			log.Warn("config file is not watched; reload with SIGHUP", "err", err)
@@ -424,24 +428,63 @@ func watchConfig(ctx context.Context, path string, reload <-chan struct{}, gw *g
 			events = w.Events
 		}
 	}
+	var files, specDirs map[string]bool
+	watched := map[string]bool{filepath.Dir(abs): true}
+	watchDependents := func() {
+		f, d := gw.Config().DependentFiles()
+		files, specDirs = map[string]bool{}, map[string]bool{}
+		for _, p := range d {
+			specDirs[p] = true
+		}
+		for _, p := range f {
+			files[p] = true
+			d = append(d, filepath.Dir(p))
+		}
+		for _, p := range d {
+			if !watched[p] && w != nil {
+				if err := w.Add(p); err != nil {
+					log.Warn("a file the config names is not watched; reload with SIGHUP", "dir", p, "err", err)
+					continue
+				}
+				watched[p] = true
+			}
+		}
+	}
+	watchDependents()
 	var debounce <-chan time.Time
 	for {
 		select {
 		case <-ctx.Done():
 			return
 		case ev := <-events:
-			if evAbs, _ := filepath.Abs(ev.Name); evAbs == abs && !ev.Has(fsnotify.Chmod) {
+			if ev.Has(fsnotify.Chmod) {
+				continue
+			}
+			evAbs, _ := filepath.Abs(ev.Name)
+			if evAbs == abs || files[evAbs] || specDirs[filepath.Dir(evAbs)] && isSpecFile(evAbs) {
 				debounce = time.After(250 * time.Millisecond)
 			}
 		case <-reload:
 			debounce = time.After(0)
 		case <-debounce:
 			err := gw.ReloadFile(path)
+			if err == nil {
+				watchDependents()
+			}
 			if onReload != nil {
 				onReload(err)
 			}
 		}
 	}
+}
+
+// isSpecFile reports whether a file may be part of an OpenAPI document.
+func isSpecFile(p string) bool {
+	switch strings.ToLower(filepath.Ext(p)) {
+	case ".yaml", ".yml", ".json":
+		return true
+	}
+	return false
 }
 
 // VersionInfo returns version, commit, Go version and modules from build info.

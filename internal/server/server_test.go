@@ -393,3 +393,28 @@ func TestAdminClientAuth(t *testing.T) {
 		t.Fatalf("admin with a client certificate: %d", res.StatusCode)
 	}
 }
+
+// Editing an OpenAPI document the config names, or a file it refers to,
+// reloads the config like editing the config itself.
+func TestReloadOnDocumentChange(t *testing.T) {
+	up := echoUpstream(t)
+	specDir := t.TempDir()
+	spec := filepath.Join(specDir, "api.yaml")
+	schemas := filepath.Join(specDir, "schemas.yaml")
+	writeConfig(t, spec, "openapi: 3.1.0\ninfo: {title: t, version: \"1\"}\npaths:\n  /v/items:\n    get:\n      parameters: [{name: n, in: query, schema: {$ref: \"./schemas.yaml#/N\"}}]\n      responses: {\"200\": {description: ok}}\n")
+	writeConfig(t, schemas, "N: {type: integer, maximum: 10}\n")
+	r := start(t, up.URL, fmt.Sprintf("  - name: v\n    match: {path: /v/items}\n    upstream: {url: %q}\n    validate: {openapi: %q}\n", up.URL, spec))
+	if res := r.get(t, "https://"+r.PublicAddr+"/v/items?n=50"); res.StatusCode != 400 {
+		t.Fatalf("n=50 under maximum 10: %d", res.StatusCode)
+	}
+	writeConfig(t, schemas, "N: {type: integer, maximum: 100}\n")
+	waitReload(t, r.reloaded, true)
+	if res := r.get(t, "https://"+r.PublicAddr+"/v/items?n=50"); res.StatusCode != 200 {
+		t.Fatalf("n=50 after the referenced file changed: %d", res.StatusCode)
+	}
+	writeConfig(t, spec, "openapi: 3.1.0\npaths: [broken\n")
+	waitReload(t, r.reloaded, false)
+	if res := r.get(t, "https://"+r.PublicAddr+"/v/items?n=500"); res.StatusCode != 400 {
+		t.Fatalf("previous document stopped enforcing: %d", res.StatusCode)
+	}
+}
