@@ -25,6 +25,7 @@ type Config struct {
 	RateLimit      RateLimitBackend    `yaml:"rate_limit" doc:"Where rate-limit counters live: in memory (one instance) or in Redis (shared by all instances). Static."`
 	Store          string              `yaml:"store" doc:"The database: sqlite:///path/gatehouse.db (default: gatehouse.db under data_dir) or postgres://user@host/db. Static."`
 	APIKeys        APIKeys             `yaml:"api_keys" doc:"API key verification. Static."`
+	JWT            JWT                 `yaml:"jwt" doc:"Token issuers trusted by routes with auth.jwt, and the verified-token cache. Reloadable."`
 	TrustedProxies []string            `yaml:"trusted_proxies" doc:"Peers (IPs or CIDRs) whose X-Forwarded-For is believed (PRX-01). Reloadable."`
 	Limits         Limits              `yaml:"limits" doc:"Global request limits. Reloadable."`
 	Policies       []string            `yaml:"policies" doc:"Cedar policy files deciding routes with authorize; read at load and on every reload, all or nothing. Reloadable."`
@@ -166,9 +167,37 @@ type APIKeys struct {
 	Grace    Duration `yaml:"grace" doc:"How long a rotated key keeps working. Default 24h."`
 }
 
-// RouteAuth selects the authentication of a route.
+// RouteAuth selects the authentication of a route. With both api_key and
+// jwt, either credential works.
 type RouteAuth struct {
 	APIKey *APIKeyAuth `yaml:"api_key" doc:"Require an API key."`
+	JWT    *JWTAuth    `yaml:"jwt" doc:"Require a bearer JWT access token from a trusted issuer (jwt.issuers)."`
+}
+
+// JWTAuth configures JWT authentication on a route.
+type JWTAuth struct {
+	Issuers  []string `yaml:"issuers" doc:"Issuers (their iss values, as in jwt.issuers) accepted on this route. Default: every configured issuer."`
+	Audience string   `yaml:"audience" doc:"The audience the token's aud must contain (this API's identifier). Required."`
+	Scopes   []string `yaml:"scopes" doc:"Scopes the token must all have."`
+}
+
+// JWT lists the trusted token issuers.
+type JWT struct {
+	Issuers       []JWTIssuer `yaml:"issuers" doc:"Trusted issuers: external identity providers by discovery or JWKS URL."`
+	MaxTokenBytes ByteSize    `yaml:"max_token_bytes" doc:"Largest token accepted; larger ones are refused before parsing. Default 8KiB."`
+	CacheSize     int         `yaml:"cache_size" doc:"Verified tokens kept (until their exp; revocation is checked on every request). Default 10000; -1 turns the cache off."`
+}
+
+// JWTIssuer is one trusted issuer.
+type JWTIssuer struct {
+	Issuer          string   `yaml:"issuer" doc:"The exact iss value of its tokens."`
+	DiscoveryURL    string   `yaml:"discovery_url" doc:"Its RFC 8414 or OpenID discovery document (https); the document's issuer must equal issuer. Or jwks_url."`
+	JWKSURL         string   `yaml:"jwks_url" doc:"Its JSON Web Key Set (https). Or discovery_url."`
+	Algorithms      []string `yaml:"algorithms" enum:"RS256,RS384,RS512,PS256,PS384,PS512,ES256,ES384,ES512,EdDSA" doc:"Signature algorithms accepted from it. Default [RS256, ES256, EdDSA]."`
+	Types           []string `yaml:"types" doc:"Accepted typ headers. Default [at+jwt] (RFC 9068); add JWT only for issuers that cannot send at+jwt."`
+	Leeway          Duration `yaml:"leeway" doc:"Clock skew allowed on exp, nbf and iat. Default 30s, at most 120s."`
+	RefreshInterval Duration `yaml:"refresh_interval" doc:"Least time between key-set fetches prompted by an unknown kid. Default 1m."`
+	MaxAge          Duration `yaml:"max_age" doc:"How long fetched keys are used before they are fetched again in the background. Default 15m."`
 }
 
 // APIKeyAuth configures API key authentication on a route.

@@ -106,6 +106,7 @@ func (c *Config) validate() []FieldError {
 	if c.Limits.MaxURIBytes < 256 || c.Limits.MaxURIBytes > 1<<16 {
 		v.errf("limits.max_uri_bytes", "must be between 256 and 65536")
 	}
+	v.jwtIssuers()
 	v.routes()
 	return v.errs
 }
@@ -285,6 +286,9 @@ func (v *validator) routes() {
 		}
 		if vc := r.Validate; vc != nil {
 			v.validateSpec(p+".validate", vc)
+		}
+		if r.Auth != nil && r.Auth.JWT != nil {
+			v.routeJWT(p+".auth.jwt", r.Auth.JWT)
 		}
 		if r.Auth != nil && r.Auth.APIKey != nil {
 			if !v.c.APIKeys.Secret.IsSet() {
@@ -580,4 +584,62 @@ func (v *validator) validateSpec(p string, vc *Validate) {
 	}
 	v.specs[key] = s
 	vc.spec = s
+}
+
+func (v *validator) jwtIssuers() {
+	seen := map[string]int{}
+	for i := range v.c.JWT.Issuers {
+		is := &v.c.JWT.Issuers[i]
+		p := fmt.Sprintf("jwt.issuers[%d]", i)
+		if is.Issuer == "" {
+			v.errf(p+".issuer", "is required")
+		} else if j, dup := seen[is.Issuer]; dup {
+			v.errf(p+".issuer", "%q is also jwt.issuers[%d]", is.Issuer, j)
+		}
+		seen[is.Issuer] = i
+		switch {
+		case (is.DiscoveryURL == "") == (is.JWKSURL == ""):
+			v.errf(p, "set exactly one of discovery_url and jwks_url")
+		case is.DiscoveryURL != "":
+			v.keyURL(p+".discovery_url", is.DiscoveryURL)
+		default:
+			v.keyURL(p+".jwks_url", is.JWKSURL)
+		}
+		for j, a := range is.Algorithms {
+			v.oneOf(fmt.Sprintf("%s.algorithms[%d]", p, j), a, "RS256", "RS384", "RS512", "PS256", "PS384", "PS512", "ES256", "ES384", "ES512", "EdDSA")
+		}
+		if is.Leeway < 0 || is.Leeway.D() > 120*time.Second {
+			v.errf(p+".leeway", "must be between 0 and 120s")
+		}
+	}
+	if v.c.JWT.MaxTokenBytes < 0 || v.c.JWT.MaxTokenBytes > 64<<10 {
+		v.errf("jwt.max_token_bytes", "must be at most 64KiB")
+	}
+}
+
+// keyURL accepts https URLs, and http only to a loopback host.
+func (v *validator) keyURL(p, raw string) {
+	u, err := url.Parse(raw)
+	if err != nil || u.Host == "" {
+		v.errf(p, "%q is not a URL", raw)
+		return
+	}
+	if u.Scheme == "https" || u.Scheme == "http" && isLoopback(net.JoinHostPort(u.Hostname(), "0")) {
+		return
+	}
+	v.errf(p, "%q: keys are fetched over https only (http only from a loopback address)", raw)
+}
+
+func (v *validator) routeJWT(p string, a *JWTAuth) {
+	if a.Audience == "" {
+		v.errf(p+".audience", "is required: the identifier of this API, which tokens must name in aud")
+	}
+	if len(v.c.JWT.Issuers) == 0 {
+		v.errf(p, "needs jwt.issuers")
+	}
+	for i, iss := range a.Issuers {
+		if !slices.ContainsFunc(v.c.JWT.Issuers, func(j JWTIssuer) bool { return j.Issuer == iss }) {
+			v.errf(fmt.Sprintf("%s.issuers[%d]", p, i), "%q is not in jwt.issuers", iss)
+		}
+	}
 }

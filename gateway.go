@@ -1,8 +1,6 @@
 package gatehouse
 
 import (
-	"errors"
-
 	"fmt"
 	"io"
 	"log/slog"
@@ -17,9 +15,8 @@ import (
 
 	keys "github.com/gatehouse-dev/gatehouse/apikey"
 	"github.com/gatehouse-dev/gatehouse/audit"
-	authnkey "github.com/gatehouse-dev/gatehouse/authn/apikey"
+	"github.com/gatehouse-dev/gatehouse/authn/jwt"
 	"github.com/gatehouse-dev/gatehouse/clientip"
-	"github.com/gatehouse-dev/gatehouse/identity"
 	"github.com/gatehouse-dev/gatehouse/policy"
 	"github.com/gatehouse-dev/gatehouse/problem"
 	"github.com/gatehouse-dev/gatehouse/proxy"
@@ -40,6 +37,9 @@ type Deps struct {
 	RateLimiter ratelimit.Limiter
 	// Events receives security events (authorization denials); nil drops them.
 	Events audit.Sink
+	// TokenRevocations, when set, is asked on every JWT-authenticated
+	// request whether the token (jti) or its subject is revoked.
+	TokenRevocations jwt.Revocations
 	// APIKeys verifies API keys; nil when api_keys.secret is not set
 	// (routes with auth.api_key then fail to compile).
 	APIKeys *keys.Manager
@@ -50,10 +50,11 @@ type Deps struct {
 // snapshot current when the request started. Reload swaps the snapshot
 // atomically. Safe for concurrent use.
 type Gateway struct {
-	deps   Deps
-	mu     sync.Mutex // serialises reloads
-	snap   atomic.Pointer[snapshot]
-	static staticSettings
+	deps    Deps
+	mu      sync.Mutex // serialises reloads
+	snap    atomic.Pointer[snapshot]
+	static  staticSettings
+	issuers map[string]*jwt.Issuer // by settings; kept across reloads while their settings stay: their key caches survive
 }
 
 // snapshot is one compiled, immutable config.
@@ -71,6 +72,7 @@ type snapshot struct {
 	policies   *policy.Engine
 	checkMux   *http.ServeMux // the same routes, running only their checks
 	forward    http.Handler   // the forward-auth endpoint
+	verifier   *jwt.Verifier  // nil without jwt.issuers
 }
 
 // route is one compiled route; it is the handler registered on the mux.
@@ -269,6 +271,9 @@ func (g *Gateway) compile(cfg *Config) (*snapshot, error) {
 			return nil, err
 		}
 	}
+	if s.verifier, err = g.jwtVerifier(cfg); err != nil {
+		return nil, err
+	}
 	routes := make([]*route, len(cfg.Routes))
 	for i := range cfg.Routes {
 		rt, err := s.compileRoute(&cfg.Routes[i])
@@ -337,16 +342,10 @@ func (s *snapshot) compileRoute(rc *Route) (*route, error) {
 			return nil, err
 		}
 	}
-	if rc.Auth != nil && rc.Auth.APIKey != nil {
-		if s.deps.APIKeys == nil {
-			return nil, errors.New("auth.api_key needs api_keys.secret (no key manager)")
+	if rc.Auth != nil {
+		if rt.authn, err = s.compileAuthn(rc.Auth); err != nil {
+			return nil, err
 		}
-		a := &authnkey.Authenticator{Manager: s.deps.APIKeys, Headers: rc.Auth.APIKey.Headers, Scopes: rc.Auth.APIKey.Scopes}
-		rt.authn = a.Wrap(func(r *http.Request, p *identity.Principal) {
-			if st := stateFrom(r); st != nil {
-				st.principal = p
-			}
-		})
 	}
 	upErrors := s.deps.Metrics.upstreamErrors
 	for _, kind := range []string{proxy.KindConnect, proxy.KindTimeout, proxy.KindProtocol} {

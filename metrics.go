@@ -17,6 +17,8 @@ type Metrics struct {
 	inflight       prometheus.Gauge
 	rlDecisions    *prometheus.CounterVec
 	validation     *prometheus.CounterVec
+	jwksRefresh    *prometheus.CounterVec
+	jwksKeys       *prometheus.GaugeVec
 	// RateLimitErrors counts failed calls to a shared rate-limit backend.
 	RateLimitErrors prometheus.Counter
 	// RateLimitFallback is 1 while the shared backend is bypassed.
@@ -50,6 +52,12 @@ func NewMetrics() *Metrics {
 		validation: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "gatehouse_validation_failures_total", Help: "Requests and responses that failed OpenAPI validation, by route, location (path, query, header, cookie, body, operation, response) and mode (enforce, report).",
 		}, []string{"route", "location", "mode"}),
+		jwksRefresh: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "gatehouse_jwks_fetches_total", Help: "Fetches of trusted issuers' key sets by issuer and result (ok, failed); a failed one keeps the cached keys.",
+		}, []string{"issuer", "result"}),
+		jwksKeys: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "gatehouse_jwks_keys", Help: "Signing keys currently served per trusted issuer (0: tokens of that issuer cannot be checked).",
+		}, []string{"issuer"}),
 		RateLimitErrors: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "gatehouse_ratelimit_backend_errors_total", Help: "Failed calls to the shared rate-limit backend (Redis).",
 		}),
@@ -57,7 +65,7 @@ func NewMetrics() *Metrics {
 			Name: "gatehouse_ratelimit_fallback_active", Help: "1 while the shared rate-limit backend is bypassed and failure modes apply.",
 		}),
 	}
-	m.Registry.MustRegister(m.requests, m.duration, m.upstreamErrors, m.reloads, m.inflight, m.rlDecisions, m.validation, m.RateLimitErrors, m.RateLimitFallback,
+	m.Registry.MustRegister(m.requests, m.duration, m.upstreamErrors, m.reloads, m.inflight, m.rlDecisions, m.validation, m.jwksRefresh, m.jwksKeys, m.RateLimitErrors, m.RateLimitFallback,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	m.reloads.WithLabelValues("ok")
 	m.reloads.WithLabelValues("failed")

@@ -11,7 +11,7 @@ import (
 //	         -> security headers -> limits (method, URI, path normal form)
 //	         -> route match (no match: 404/405 problem, never proxied)
 //	[route]  body limit -> rate limit (pre-auth keys: IP, route, header)
-//	         -> authenticate (API key) -> rate limit (principal keys)
+//	         -> authenticate (API key | JWT) -> rate limit (principal keys)
 //	         -> authorize (Cedar, default deny) -> validate request (OpenAPI)
 //	         -> concurrency limit -> validate response (OpenAPI, optional)
 //	         -> proxy (identity headers set upstream)
