@@ -186,9 +186,21 @@ type header struct {
 	Enc  string          `json:"enc"`
 }
 
-var b64 = base64.RawURLEncoding
+// b64 decodes base64url without padding, strictly: non-zero unused bits
+// (a second spelling of the same bytes) are refused.
+var b64 = base64.RawURLEncoding.Strict()
 
-func (v *Verifier) verify(ctx context.Context, raw string, now time.Time) (*Claims, error) {
+// compact is a parsed compact JWS whose signature is not yet checked.
+type compact struct {
+	h       header
+	payload []byte
+	input   string // header.payload, the signing input
+	sig     []byte
+}
+
+// parseCompact checks a token's structure and header (JWT-01, -03, -04)
+// before any key is looked at.
+func parseCompact(raw string) (*compact, error) {
 	if strings.HasPrefix(raw, "{") {
 		return nil, ErrMalformed // JSON serialization
 	}
@@ -212,25 +224,36 @@ func (v *Verifier) verify(ctx context.Context, raw string, now time.Time) (*Clai
 	if err != nil {
 		return nil, ErrMalformed
 	}
-	var h header
-	if err := strictJSON(hb, &h); err != nil {
+	c := &compact{input: raw[:len(parts[0])+1+len(parts[1])]}
+	if err := strictJSON(hb, &c.h); err != nil {
 		return nil, ErrMalformed
 	}
-	if h.Enc != "" {
+	if c.h.Enc != "" {
 		return nil, ErrJWE
 	}
-	if strings.EqualFold(h.Alg, "none") || h.Alg == "" {
+	if strings.EqualFold(c.h.Alg, "none") || c.h.Alg == "" {
 		return nil, ErrAlgorithm
 	}
-	if len(h.Crit) > 0 && string(h.Crit) != "null" {
+	if len(c.h.Crit) > 0 && string(c.h.Crit) != "null" {
 		return nil, ErrCritical // no extension is understood
 	}
-	pb, err := b64.DecodeString(parts[1])
-	if err != nil {
+	if c.payload, err = b64.DecodeString(parts[1]); err != nil {
 		return nil, ErrMalformed
 	}
+	if c.sig, err = b64.DecodeString(parts[2]); err != nil {
+		return nil, ErrMalformed
+	}
+	return c, nil
+}
+
+func (v *Verifier) verify(ctx context.Context, raw string, now time.Time) (*Claims, error) {
+	tok, err := parseCompact(raw)
+	if err != nil {
+		return nil, err
+	}
+	h := tok.h
 	var cl rawClaims
-	if err := strictJSON(pb, &cl); err != nil {
+	if err := strictJSON(tok.payload, &cl); err != nil {
 		return nil, ErrMalformed
 	}
 	iss := v.issuers[cl.Iss]
@@ -244,11 +267,7 @@ func (v *Verifier) verify(ctx context.Context, raw string, now time.Time) (*Clai
 	if err != nil {
 		return nil, err
 	}
-	sig, err := b64.DecodeString(parts[2])
-	if err != nil {
-		return nil, ErrMalformed
-	}
-	if !verifySig(k, h.Alg, raw[:len(parts[0])+1+len(parts[1])], sig) {
+	if !verifySig(k, h.Alg, tok.input, tok.sig) {
 		return nil, ErrSignature
 	}
 	// The signature holds; now the claims.

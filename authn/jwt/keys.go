@@ -11,6 +11,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -385,26 +386,39 @@ func (iss *Issuer) fetch(ctx context.Context) (*keySet, error) {
 	}
 	set := &keySet{byKid: map[string]*key{}}
 	for _, rk := range raw.Keys {
-		var jk jose.JSONWebKey
-		if err := jk.UnmarshalJSON(rk); err != nil || !jk.Valid() || !jk.IsPublic() {
-			continue // a key we cannot use (or a private one) is skipped, not fatal
+		if k, err := importJWK(rk); err == nil {
+			set.add(k) // a key we cannot use is skipped, not fatal
 		}
-		if jk.Use != "" && jk.Use != "sig" {
-			continue
-		}
-		if _, isHMAC := jk.Key.([]byte); isHMAC {
-			continue // symmetric keys never come from a JWKS
-		}
-		k, err := bindKey(jk.KeyID, jk.Algorithm, jk.Key)
-		if err != nil {
-			continue
-		}
-		set.add(k)
 	}
 	if len(set.keys) == 0 {
 		return nil, errors.New("jwks: no usable signing key")
 	}
 	return set, nil
+}
+
+// importJWK turns one JWK of a fetched set into a verification key: public,
+// for signatures, asymmetric, strong enough, bound to one algorithm.
+func importJWK(raw []byte) (*key, error) {
+	var jk jose.JSONWebKey
+	if err := jk.UnmarshalJSON(raw); err != nil {
+		return nil, err
+	}
+	if !jk.Valid() || !jk.IsPublic() {
+		return nil, errors.New("not a valid public key")
+	}
+	if jk.Use != "" && jk.Use != "sig" {
+		return nil, errors.New("not a signature key")
+	}
+	var ops struct {
+		KeyOps []string `json:"key_ops"`
+	}
+	if json.Unmarshal(raw, &ops) == nil && ops.KeyOps != nil && !slices.Contains(ops.KeyOps, "verify") {
+		return nil, errors.New("key_ops does not allow verify")
+	}
+	if _, isHMAC := jk.Key.([]byte); isHMAC {
+		return nil, errors.New("symmetric keys never come from a JWKS")
+	}
+	return bindKey(jk.KeyID, jk.Algorithm, jk.Key)
 }
 
 func (iss *Issuer) getJSON(ctx context.Context, url string, v any) error {
