@@ -25,15 +25,7 @@ import (
 // against a real SQLite store.
 func TestAPIKeyRoute(t *testing.T) {
 	ctx := context.Background()
-	st, err := sqlite.Open(ctx, filepath.Join(t.TempDir(), "gh.db"), true)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer st.Close()
-	m, err := apikey.NewManager(apikey.Options{Store: st, ServerSecret: bytes.Repeat([]byte("k"), 32)})
-	if err != nil {
-		t.Fatal(err)
-	}
+	m := testKeyManager(t)
 	reader, _, err := m.Create(ctx, apikey.CreateOptions{Owner: "alice", Tenant: "acme", Roles: []string{"reader"}, Scopes: []string{"orders:read"}})
 	if err != nil {
 		t.Fatal(err)
@@ -306,4 +298,20 @@ func (e *eventLog) types() string {
 		t = append(t, ev.Type)
 	}
 	return strings.Join(t, ",")
+}
+
+// testKeyManager is an API key manager on a fresh SQLite store, under the
+// server secret "k" * 32 (GH_TEST_KEY_SECRET in the test configs).
+func testKeyManager(t *testing.T) *apikey.Manager {
+	t.Helper()
+	st, err := sqlite.Open(context.Background(), filepath.Join(t.TempDir(), "gh.db"), true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { st.Close() })
+	m, err := apikey.NewManager(apikey.Options{Store: st, ServerSecret: bytes.Repeat([]byte("k"), 32)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return m
 }

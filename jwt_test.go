@@ -12,14 +12,12 @@ import (
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
-	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
 	"github.com/gatehouse-dev/gatehouse/apikey"
-	"github.com/gatehouse-dev/gatehouse/store/sqlite"
 	jose "github.com/go-jose/go-jose/v4"
 	josejwt "github.com/go-jose/go-jose/v4/jwt"
 	"github.com/prometheus/client_golang/prometheus/testutil"
@@ -127,15 +125,7 @@ routes:
 // With api_key and jwt on one route, either credential works.
 func TestJWTOrAPIKey(t *testing.T) {
 	ctx := context.Background()
-	st, err := sqlite.Open(ctx, filepath.Join(t.TempDir(), "gh.db"), true)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer st.Close()
-	m, err := apikey.NewManager(apikey.Options{Store: st, ServerSecret: bytes.Repeat([]byte("k"), 32)})
-	if err != nil {
-		t.Fatal(err)
-	}
+	m := testKeyManager(t)
 	key, _, _ := m.Create(ctx, apikey.CreateOptions{Owner: "bob"})
 	ti := newTestIssuer(t)
 	up := newUpstream(t, nil)

@@ -1,7 +1,6 @@
 package gatehouse
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -16,7 +15,6 @@ import (
 	"testing"
 
 	"github.com/gatehouse-dev/gatehouse/apikey"
-	"github.com/gatehouse-dev/gatehouse/store/sqlite"
 	"github.com/prometheus/client_golang/prometheus/testutil"
 )
 
@@ -158,15 +156,7 @@ func TestValidateResponsesEnforce(t *testing.T) {
 // never parsed.
 func TestValidateAfterAuthentication(t *testing.T) {
 	ctx := context.Background()
-	st, err := sqlite.Open(ctx, filepath.Join(t.TempDir(), "gh.db"), true)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer st.Close()
-	m, err := apikey.NewManager(apikey.Options{Store: st, ServerSecret: bytes.Repeat([]byte("k"), 32)})
-	if err != nil {
-		t.Fatal(err)
-	}
+	m := testKeyManager(t)
 	key, _, err := m.Create(ctx, apikey.CreateOptions{Owner: "alice"})
 	if err != nil {
 		t.Fatal(err)
