@@ -76,8 +76,35 @@ type APIKeys interface {
 	TouchAPIKeys(ctx context.Context, used map[string]time.Time) error
 }
 
+// RevokedToken revokes tokens of an issuer: one token by its jti, or every
+// token of a subject (a disabled user or client), until Until (after the
+// longest lifetime of the tokens concerned; then the entry is purged).
+type RevokedToken struct {
+	// Seq orders revocations; set by the store.
+	Seq       int64
+	Issuer    string
+	JTI       string // exactly one of JTI and Subject
+	Subject   string
+	Until     time.Time
+	CreatedAt time.Time
+	Actor     string
+	Reason    string
+}
+
+// TokenRevocations persists revoked tokens, for every instance to follow.
+type TokenRevocations interface {
+	// RevokeToken stores r and sets r.Seq.
+	RevokeToken(ctx context.Context, r *RevokedToken) error
+	// RevokedTokensAfter returns revocations with Seq > after that are not
+	// yet past Until at now, in Seq order, at most limit.
+	RevokedTokensAfter(ctx context.Context, after int64, now time.Time, limit int) ([]*RevokedToken, error)
+	// PurgeRevokedTokens deletes revocations past Until at now.
+	PurgeRevokedTokens(ctx context.Context, now time.Time) (int64, error)
+}
+
 // Store is everything a store provides.
 type Store interface {
 	APIKeys
+	TokenRevocations
 	Close() error
 }

@@ -166,6 +166,46 @@ func Run(t *testing.T, open Open) {
 			t.Errorf("after 80 concurrent increments: %d, want 580", k.RateLimits["per-key"])
 		}
 	})
+	t.Run("revoked tokens", func(t *testing.T) {
+		s := open(t)
+		for _, bad := range []*store.RevokedToken{
+			{Issuer: "i", Until: t0},                         // neither jti nor subject
+			{Issuer: "i", JTI: "j", Subject: "s", Until: t0}, // both
+			{JTI: "j", Until: t0},                            // no issuer
+			{Issuer: "i", JTI: "j"},                          // no until
+		} {
+			if err := s.RevokeToken(ctx, bad); err == nil {
+				t.Errorf("stored %+v", bad)
+			}
+		}
+		a := &store.RevokedToken{Issuer: "https://idp/", JTI: "j1", Until: t0.Add(time.Hour), CreatedAt: t0, Actor: "admin", Reason: "leaked"}
+		b := &store.RevokedToken{Issuer: "https://idp/", Subject: "mallory", Until: t0.Add(2 * time.Hour), CreatedAt: t0}
+		c := &store.RevokedToken{Issuer: "https://idp/", JTI: "old", Until: t0.Add(time.Minute), CreatedAt: t0}
+		for _, r := range []*store.RevokedToken{a, b, c} {
+			if err := s.RevokeToken(ctx, r); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if !(a.Seq < b.Seq && b.Seq < c.Seq) {
+			t.Fatalf("sequence %d %d %d", a.Seq, b.Seq, c.Seq)
+		}
+		got, err := s.RevokedTokensAfter(ctx, 0, t0.Add(30*time.Minute), 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(got) != 2 || got[0].JTI != "j1" || got[0].Reason != "leaked" || got[0].Actor != "admin" || !got[0].Until.Equal(a.Until) || got[1].Subject != "mallory" {
+			t.Fatalf("after 0: %+v", got)
+		}
+		if got, _ := s.RevokedTokensAfter(ctx, a.Seq, t0, 0); len(got) != 2 || got[0].Seq != b.Seq {
+			t.Fatalf("after the first: %+v", got)
+		}
+		if n, err := s.PurgeRevokedTokens(ctx, t0.Add(90*time.Minute)); err != nil || n != 2 {
+			t.Fatalf("purge: %d %v", n, err)
+		}
+		if got, _ := s.RevokedTokensAfter(ctx, 0, t0, 0); len(got) != 1 || got[0].Subject != "mallory" {
+			t.Fatalf("after purge: %+v", got)
+		}
+	})
 }
 
 func ids(ks []*store.APIKey) []string {
