@@ -12,12 +12,16 @@ import (
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
+	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
 	"github.com/gatehouse-dev/gatehouse/apikey"
+	"github.com/gatehouse-dev/gatehouse/revocation"
+	"github.com/gatehouse-dev/gatehouse/store"
+	"github.com/gatehouse-dev/gatehouse/store/sqlite"
 	jose "github.com/go-jose/go-jose/v4"
 	josejwt "github.com/go-jose/go-jose/v4/jwt"
 	"github.com/prometheus/client_golang/prometheus/testutil"
@@ -177,5 +181,35 @@ func TestJWTConfigErrors(t *testing.T) {
 		if !found {
 			t.Errorf("want %s %q in %v", c.path, c.msg, ce.Errors)
 		}
+	}
+}
+
+// JWT-09 end to end: a revoked jti stops working at once, a cached token
+// included.
+func TestJWTRevocation(t *testing.T) {
+	ti := newTestIssuer(t)
+	up := newUpstream(t, nil)
+	st, err := sqlite.Open(context.Background(), filepath.Join(t.TempDir(), "gh.db"), true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	revoked := revocation.New(st, nil)
+	cfg := mustParse(t, fmt.Sprintf("jwt: {issuers: [{issuer: \"%[1]s/\", jwks_url: \"%[1]s/jwks\"}]}\nroutes:\n  - {name: o, match: {path: /o}, auth: {jwt: {audience: orders-api}}, upstream: {url: %[2]q}}\n", ti.srv.URL, up.URL))
+	gw, err := New(cfg, Deps{Log: slog.New(slog.DiscardHandler), AccessLog: io.Discard, TokenRevocations: revoked})
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := httptest.NewServer(gw)
+	defer srv.Close()
+	tok := ti.token(t, nil)
+	if res := bearer(t, srv.URL+"/o", "Bearer "+tok); res.StatusCode != 200 {
+		t.Fatalf("before: %d", res.StatusCode)
+	}
+	if err := revoked.Revoke(context.Background(), &store.RevokedToken{Issuer: ti.srv.URL + "/", JTI: "j1", Until: time.Now().Add(time.Hour)}); err != nil {
+		t.Fatal(err)
+	}
+	if res := bearer(t, srv.URL+"/o", "Bearer "+tok); res.StatusCode != 401 {
+		t.Fatalf("after revocation: %d", res.StatusCode)
 	}
 }

@@ -1,6 +1,6 @@
 // Package admin serves the admin listener: liveness (/healthz), readiness
 // (/readyz), Prometheus metrics (/metrics) and the JSON admin API under
-// /v1/ (API keys: /v1/keys), which needs an API key with role
+// /v1/ (API keys: /v1/keys; token revocation: /v1/tokens), which needs an API key with role
 // gatehouse:admin. It is never mounted on the public listener (PRX-06) and
 // binds to loopback by default (CFG-01). Every answer is no-store (HDR-02).
 package admin
@@ -12,6 +12,7 @@ import (
 	"github.com/gatehouse-dev/gatehouse/apikey"
 	"github.com/gatehouse-dev/gatehouse/policy"
 	"github.com/gatehouse-dev/gatehouse/problem"
+	"github.com/gatehouse-dev/gatehouse/revocation"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 )
@@ -29,6 +30,9 @@ type Options struct {
 	Keys *apikey.Manager
 	// Decide, when set with Keys, serves the decision API POST /v1/decide.
 	Decide func(policy.Input) policy.Decision
+	// Revocations, when set with Keys, serves POST /v1/tokens/revoke and
+	// GET /v1/tokens/revoked.
+	Revocations *revocation.List
 	// ForwardAuth, when set, is served at /v1/forward-auth (no admin key:
 	// it authenticates the original request's own credentials).
 	ForwardAuth http.Handler
@@ -54,6 +58,11 @@ func Handler(o Options) http.Handler {
 		api.register(mux)
 		if o.Decide != nil {
 			mux.HandleFunc("POST /v1/decide", api.admin(decideHandler(o.Decide)))
+		}
+		if o.Revocations != nil {
+			t := &tokensAPI{l: o.Revocations}
+			mux.HandleFunc("POST /v1/tokens/revoke", api.admin(t.revoke))
+			mux.HandleFunc("GET /v1/tokens/revoked", api.admin(t.list))
 		}
 	}
 	if o.ForwardAuth != nil {

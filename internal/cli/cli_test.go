@@ -150,3 +150,18 @@ func TestPolicyCommands(t *testing.T) {
 		t.Errorf("a failing case: %d %s", code, out)
 	}
 }
+
+func TestTokensRevoke(t *testing.T) {
+	dir := t.TempDir()
+	cfg := writeFile(t, "gh.yaml", fmt.Sprintf("data_dir: %q\n", dir))
+	if code, _, errs := run(t, "tokens", "revoke", "--config", cfg, "--issuer", "https://idp/", "--jti", "leaked", "--reason", "in a log"); code != 0 {
+		t.Fatalf("revoke: %d %s", code, errs)
+	}
+	if code, _, _ := run(t, "tokens", "revoke", "--config", cfg, "--issuer", "https://idp/", "--jti", "a", "--subject", "b"); code == 0 {
+		t.Fatal("jti and subject together accepted")
+	}
+	code, out, _ := run(t, "tokens", "list", "--config", cfg)
+	if code != 0 || !strings.Contains(out, "leaked") || !strings.Contains(out, "in a log") {
+		t.Fatalf("list: %d %s", code, out)
+	}
+}

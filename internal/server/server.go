@@ -29,6 +29,7 @@ import (
 	"github.com/gatehouse-dev/gatehouse/certs"
 	"github.com/gatehouse-dev/gatehouse/ratelimit"
 	"github.com/gatehouse-dev/gatehouse/ratelimit/redislimit"
+	"github.com/gatehouse-dev/gatehouse/revocation"
 	"github.com/gatehouse-dev/gatehouse/store/postgres"
 	"github.com/gatehouse-dev/gatehouse/store/sqlite"
 	"github.com/gatehouse-dev/gatehouse/store/sqlstore"
@@ -140,7 +141,15 @@ func Run(ctx context.Context, o Options) error {
 			}()
 		}
 	}
-	gw, err := gatehouse.New(cfg, gatehouse.Deps{Log: log, AccessLog: accessLog, Metrics: metrics, RateLimiter: limiter, APIKeys: keyManager, Events: audit.SlogSink{Log: log}})
+	// Token revocations (JWT-09): every instance follows the store, once a second.
+	revoked := revocation.New(st, nil)
+	if err := revoked.Sync(ctx); err != nil {
+		log.Warn("token revocations cannot be read yet", "err", err)
+	}
+	wg.Add(1)
+	go func() { defer wg.Done(); revoked.Run(ctx, time.Second, log) }()
+	gw, err := gatehouse.New(cfg, gatehouse.Deps{Log: log, AccessLog: accessLog, Metrics: metrics, RateLimiter: limiter, APIKeys: keyManager,
+		TokenRevocations: revoked, Events: audit.SlogSink{Log: log}})
 	if err != nil {
 		return err
 	}
@@ -194,7 +203,7 @@ func Run(ctx context.Context, o Options) error {
 		}
 	}
 	ah := admin.Handler(admin.Options{Ready: isReady.Load, Registry: gw.Metrics().Registry, Version: o.Version, Keys: keyManager,
-		Decide: gw.Decide, ForwardAuth: gw.ForwardAuth()})
+		Decide: gw.Decide, ForwardAuth: gw.ForwardAuth(), Revocations: revoked})
 	if err := listen("admin", cfg.Admin.Address, ah, adminTLS); err != nil {
 		return err
 	}
