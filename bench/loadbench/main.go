@@ -16,7 +16,10 @@ package main
 import (
 	"bufio"
 	"context"
+	"crypto/ed25519"
+	"crypto/rand"
 	"crypto/tls"
+	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
@@ -43,6 +46,8 @@ import (
 	"github.com/gatehouse-dev/gatehouse/apikey"
 	"github.com/gatehouse-dev/gatehouse/certs"
 	"github.com/gatehouse-dev/gatehouse/store/sqlite"
+	jose "github.com/go-jose/go-jose/v4"
+	josejwt "github.com/go-jose/go-jose/v4/jwt"
 )
 
 func main() {
@@ -73,6 +78,8 @@ func role(name string, args []string) error {
 	rateLimit := fs.Bool("ratelimit", false, "put a per-IP GCRA policy (never exhausted) on the route")
 	auth := fs.Bool("auth", false, "require an API key (SQLite store) and a Cedar decision on the route; the key is printed on the second line")
 	cpuProfile := fs.String("cpuprofile", "", "write a CPU profile of this role to the file")
+	jwtKey := fs.String("jwt-key", "", "upstream: serve the JWKS of this Ed25519 seed file at /jwks")
+	jwtIssuer := fs.String("jwt-issuer", "", "gatehouse: require JWTs of this issuer (its JWKS at <issuer>jwks)")
 	_ = fs.Parse(args)
 	if *cpuProfile != "" {
 		f, err := os.Create(*cpuProfile)
@@ -90,7 +97,22 @@ func role(name string, args []string) error {
 	switch name {
 	case "upstream":
 		body := []byte(`{"id":"1","tenant":"acme","owner":"alice","item":"anvil","quantity":1,"status":"open"}`)
+		var jwks []byte
+		if *jwtKey != "" {
+			seed, err := os.ReadFile(*jwtKey)
+			if err != nil {
+				return err
+			}
+			pub := ed25519.NewKeyFromSeed(seed).Public()
+			if jwks, err = json.Marshal(jose.JSONWebKeySet{Keys: []jose.JSONWebKey{{Key: pub, KeyID: "bench", Algorithm: "EdDSA", Use: "sig"}}}); err != nil {
+				return err
+			}
+		}
 		h = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			if r.URL.Path == "/jwks" && jwks != nil {
+				_, _ = w.Write(jwks)
+				return
+			}
 			w.Header().Set("Content-Type", "application/json")
 			w.Header().Set("Content-Length", strconv.Itoa(len(body)))
 			_, _ = w.Write(body)
@@ -111,6 +133,10 @@ func role(name string, args []string) error {
 			rl = "    rate_limit: {policies: [{name: per-ip, limit: 100000, window: 1s}]}\n"
 		}
 		extra, policies, apiKeys := rl, "", ""
+		if *jwtIssuer != "" {
+			policies = fmt.Sprintf("jwt: {issuers: [{issuer: %q, jwks_url: %q, algorithms: [EdDSA]}]}\n", *jwtIssuer, *jwtIssuer+"jwks")
+			extra += "    auth: {jwt: {audience: orders-api, scopes: [orders:read]}}\n"
+		}
 		var keyLine string
 		var manager *apikey.Manager
 		if *auth {
@@ -342,7 +368,10 @@ func parseDur(v, unit string) time.Duration {
 func runWrk(url string, conns int, d time.Duration, pid int, key string) (result, error) {
 	var r result
 	args := []string{"-c", "1", "wrk", "-t1", fmt.Sprintf("-c%d", conns), "-d" + d.String(), "--latency"}
-	if key != "" {
+	switch {
+	case strings.HasPrefix(key, "lua:"):
+		args = append(args, "-s", strings.TrimPrefix(key, "lua:"))
+	case key != "":
 		args = append(args, "-H", "X-API-Key: "+key)
 	}
 	cmd := exec.Command("taskset", append(args, url)...)
@@ -413,7 +442,7 @@ func orchestrate() error {
 	rounds := flag.Int("rounds", 3, "interleaved rounds per scenario")
 	duration := flag.Duration("duration", 10*time.Second, "wrk duration per round")
 	conns := flag.Int("connections", 64, "keep-alive connections")
-	scenarios := flag.String("scenarios", "plain,tls,ratelimit,auth", "comma-separated: plain, tls, nolog, ratelimit, auth")
+	scenarios := flag.String("scenarios", "plain,tls,ratelimit,auth,jwt1,jwt10k", "comma-separated: plain, tls, nolog, ratelimit, auth, jwt1 (one JWT), jwt10k (10 000 distinct JWTs)")
 	flag.Parse()
 	if _, err := exec.LookPath("wrk"); err != nil {
 		return errors.New("wrk not found: apt-get install -y wrk")
@@ -421,22 +450,31 @@ func orchestrate() error {
 	if _, err := exec.LookPath("taskset"); err != nil {
 		return errors.New("taskset not found (util-linux)")
 	}
-	up, err := startRole("1", "upstream")
-	if err != nil {
-		return err
-	}
-	defer up.stop()
-	upURL := "http://" + up.addr
 	tmp, err := os.MkdirTemp("", "loadbench-")
 	if err != nil {
 		return err
 	}
 	defer os.RemoveAll(tmp)
+	seed := make([]byte, ed25519.SeedSize)
+	if _, err := rand.Read(seed); err != nil {
+		return err
+	}
+	seedFile := filepath.Join(tmp, "jwt.seed")
+	if err := os.WriteFile(seedFile, seed, 0o600); err != nil {
+		return err
+	}
+	up, err := startRole("1", "upstream", "-jwt-key", seedFile)
+	if err != nil {
+		return err
+	}
+	defer up.stop()
+	upURL := "http://" + up.addr
 
 	fmt.Printf("loadbench: %d rounds x %s, %d connections, wrk and upstream on core 1, proxy on core 0 (GOMAXPROCS=1)\n", *rounds, *duration, *conns)
 	fmt.Printf("%-9s %-10s %12s %10s %10s %9s %12s\n", "scenario", "proxy", "req/s", "p50", "p99", "RSS MiB", "CPU/req")
 	for _, sc := range strings.Split(*scenarios, ",") {
 		var extra []string
+		luaKey := "" // a wrk script sending the scenario's tokens, to floor and gateway alike
 		scheme := "http"
 		gwExtra := []string{}
 		switch sc {
@@ -450,6 +488,17 @@ func orchestrate() error {
 			gwExtra = []string{"-ratelimit"}
 		case "auth":
 			gwExtra = []string{"-auth"}
+		case "jwt1", "jwt10k":
+			n := 1
+			if sc == "jwt10k" {
+				n = 10000
+			}
+			script, err := jwtScript(tmp, seed, upURL+"/", n)
+			if err != nil {
+				return err
+			}
+			gwExtra = []string{"-jwt-issuer", upURL + "/"}
+			luaKey = "lua:" + script
 		default:
 			return fmt.Errorf("unknown scenario %s", sc)
 		}
@@ -471,11 +520,15 @@ func orchestrate() error {
 					return err
 				}
 				target := scheme + "://" + p.addr + "/orders/1"
-				if _, err := runWrk(target, *conns, 2*time.Second, childPID(p), p.key); err != nil { // warm-up
+				key := p.key
+				if luaKey != "" {
+					key = luaKey
+				}
+				if _, err := runWrk(target, *conns, 2*time.Second, childPID(p), key); err != nil { // warm-up
 					p.stop()
 					return err
 				}
-				r, err := runWrk(target, *conns, *duration, childPID(p), p.key)
+				r, err := runWrk(target, *conns, *duration, childPID(p), key)
 				p.stop()
 				if err != nil {
 					return err
@@ -504,4 +557,39 @@ func orchestrate() error {
 		fmt.Printf("%-9s %-10s %11.3fx %9.2fx %9.2fx %9s %10.2fx\n", sc, "ratio", g.rps/f.rps, float64(g.p50)/float64(f.p50), float64(g.p99)/float64(f.p99), "", float64(g.cpuPerReq)/float64(f.cpuPerReq))
 	}
 	return nil
+}
+
+// jwtScript writes n Ed25519 access tokens of issuer and a wrk script that
+// sends them in turn, one per request.
+func jwtScript(dir string, seed []byte, issuer string, n int) (string, error) {
+	signer, err := jose.NewSigner(jose.SigningKey{Algorithm: jose.EdDSA, Key: ed25519.NewKeyFromSeed(seed)}, (&jose.SignerOptions{}).WithType("at+jwt").WithHeader("kid", "bench"))
+	if err != nil {
+		return "", err
+	}
+	var b strings.Builder
+	for i := range n {
+		tok, err := josejwt.Signed(signer).Claims(map[string]any{
+			"iss": issuer, "sub": fmt.Sprintf("user-%d", i), "aud": "orders-api", "exp": time.Now().Add(2 * time.Hour).Unix(),
+			"jti": fmt.Sprintf("bench-%d", i), "scope": "orders:read", "tenant": "acme",
+		}).Serialize()
+		if err != nil {
+			return "", err
+		}
+		b.WriteString(tok)
+		b.WriteByte('\n')
+	}
+	tokens := filepath.Join(dir, fmt.Sprintf("tokens-%d.txt", n))
+	if err := os.WriteFile(tokens, []byte(b.String()), 0o600); err != nil {
+		return "", err
+	}
+	script := filepath.Join(dir, fmt.Sprintf("tokens-%d.lua", n))
+	lua := fmt.Sprintf(`local tokens = {}
+for line in io.lines(%q) do tokens[#tokens + 1] = "Bearer " .. line end
+local i = 0
+request = function()
+  i = i + 1
+  return wrk.format(nil, nil, {["Authorization"] = tokens[(i %% #tokens) + 1]})
+end
+`, tokens)
+	return script, os.WriteFile(script, []byte(lua), 0o600)
 }
