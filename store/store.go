@@ -102,9 +102,56 @@ type TokenRevocations interface {
 	PurgeRevokedTokens(ctx context.Context, now time.Time) (int64, error)
 }
 
+// OAuthClient is a client of the built-in authorization server. Only a
+// hash of its secret is stored.
+type OAuthClient struct {
+	ID           string
+	SecretHash   []byte // empty for public clients
+	Name         string
+	Public       bool
+	RedirectURIs []string
+	Grants       []string
+	Scopes       []string // scopes it may be granted
+	Audiences    []string // resources it may get tokens for; the first is the default
+	Roles        []string // put into its tokens
+	Tenant       string
+	Disabled     bool
+	CreatedAt    time.Time
+	UpdatedAt    time.Time
+}
+
+// SigningKey is a token signing key of the authorization server. The
+// private key is stored sealed (encrypted) under a key the database never
+// sees.
+type SigningKey struct {
+	ID        string
+	Alg       string
+	Public    []byte // the raw public key (Ed25519: 32 bytes)
+	Sealed    []byte // the private key, AES-GCM sealed
+	CreatedAt time.Time
+	RetiredAt time.Time // zero while it signs
+}
+
+// OAuth persists the authorization server's clients and signing keys.
+type OAuth interface {
+	CreateClient(ctx context.Context, c *OAuthClient) error
+	GetClient(ctx context.Context, id string) (*OAuthClient, error)
+	ListClients(ctx context.Context) ([]*OAuthClient, error)
+	// UpdateClient reads a client, lets fn change it and writes it back in
+	// one transaction; the id cannot change.
+	UpdateClient(ctx context.Context, id string, fn func(*OAuthClient) error) (*OAuthClient, error)
+	DeleteClient(ctx context.Context, id string) error
+	// AddSigningKey stores k and retires every other active key at
+	// k.CreatedAt, in one transaction.
+	AddSigningKey(ctx context.Context, k *SigningKey) error
+	// SigningKeys returns the keys not retired before since, newest first.
+	SigningKeys(ctx context.Context, since time.Time) ([]*SigningKey, error)
+}
+
 // Store is everything a store provides.
 type Store interface {
 	APIKeys
 	TokenRevocations
+	OAuth
 	Close() error
 }

@@ -166,6 +166,67 @@ func Run(t *testing.T, open Open) {
 			t.Errorf("after 80 concurrent increments: %d, want 580", k.RateLimits["per-key"])
 		}
 	})
+	t.Run("oauth clients", func(t *testing.T) {
+		s := open(t)
+		c := &store.OAuthClient{ID: "billing", SecretHash: []byte("h"), Name: "Billing", Grants: []string{"client_credentials"},
+			Scopes: []string{"orders:read"}, Audiences: []string{"orders-api"}, Roles: []string{"service"}, Tenant: "acme", CreatedAt: t0, UpdatedAt: t0}
+		if err := s.CreateClient(ctx, c); err != nil {
+			t.Fatal(err)
+		}
+		if err := s.CreateClient(ctx, c); !errors.Is(err, store.ErrConflict) {
+			t.Errorf("duplicate client: %v", err)
+		}
+		pub := &store.OAuthClient{ID: "spa", Public: true, RedirectURIs: []string{"https://app.example/cb"}, CreatedAt: t0.Add(time.Second), UpdatedAt: t0}
+		if err := s.CreateClient(ctx, pub); err != nil {
+			t.Fatal(err)
+		}
+		got, err := s.GetClient(ctx, "billing")
+		if err != nil || string(got.SecretHash) != "h" || got.Public || got.Scopes[0] != "orders:read" || got.Audiences[0] != "orders-api" ||
+			got.Roles[0] != "service" || got.Tenant != "acme" || !got.CreatedAt.Equal(t0) || got.Disabled {
+			t.Fatalf("round trip: %+v %v", got, err)
+		}
+		if got, _ := s.GetClient(ctx, "spa"); !got.Public || got.RedirectURIs[0] != "https://app.example/cb" || len(got.SecretHash) != 0 {
+			t.Fatalf("public client: %+v", got)
+		}
+		up, err := s.UpdateClient(ctx, "billing", func(c *store.OAuthClient) error { c.Disabled, c.SecretHash = true, []byte("h2"); return nil })
+		if err != nil || !up.Disabled {
+			t.Fatal(err)
+		}
+		if got, _ := s.GetClient(ctx, "billing"); !got.Disabled || string(got.SecretHash) != "h2" {
+			t.Fatalf("update: %+v", got)
+		}
+		if list, _ := s.ListClients(ctx); len(list) != 2 || list[0].ID != "spa" {
+			t.Fatalf("list: %d", len(list))
+		}
+		if err := s.DeleteClient(ctx, "spa"); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := s.GetClient(ctx, "spa"); !errors.Is(err, store.ErrNotFound) {
+			t.Fatalf("deleted client: %v", err)
+		}
+		if err := s.DeleteClient(ctx, "spa"); !errors.Is(err, store.ErrNotFound) {
+			t.Fatalf("delete twice: %v", err)
+		}
+	})
+	t.Run("signing keys", func(t *testing.T) {
+		s := open(t)
+		k1 := &store.SigningKey{ID: "k1", Alg: "EdDSA", Public: []byte("pub1"), Sealed: []byte("sealed1"), CreatedAt: t0}
+		k2 := &store.SigningKey{ID: "k2", Alg: "EdDSA", Public: []byte("pub2"), Sealed: []byte("sealed2"), CreatedAt: t0.Add(time.Hour)}
+		if err := s.AddSigningKey(ctx, k1); err != nil {
+			t.Fatal(err)
+		}
+		if err := s.AddSigningKey(ctx, k2); err != nil {
+			t.Fatal(err)
+		}
+		keys, err := s.SigningKeys(ctx, t0)
+		if err != nil || len(keys) != 2 || keys[0].ID != "k2" || !keys[0].RetiredAt.IsZero() || !keys[1].RetiredAt.Equal(k2.CreatedAt) || string(keys[1].Sealed) != "sealed1" {
+			t.Fatalf("keys: %+v %v", keys, err)
+		}
+		// k1 retired at t0+1h: not wanted once since is past that.
+		if keys, _ := s.SigningKeys(ctx, t0.Add(2*time.Hour)); len(keys) != 1 || keys[0].ID != "k2" {
+			t.Fatalf("since: %+v", keys)
+		}
+	})
 	t.Run("revoked tokens", func(t *testing.T) {
 		s := open(t)
 		for _, bad := range []*store.RevokedToken{
