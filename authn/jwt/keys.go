@@ -43,9 +43,14 @@ type IssuerConfig struct {
 	// DiscoveryURL is an RFC 8414 / OpenID discovery document; its issuer
 	// must equal Issuer, and its jwks_uri is used. Either this or JWKSURL.
 	DiscoveryURL string
-	// Static keys, for issuers whose keys the gateway holds itself (the
-	// built-in server) and for HMAC secrets (at least 32 bytes, alg HS*).
+	// Static keys, for HMAC secrets (at least 32 bytes, alg HS*) and keys
+	// given in code.
 	Static []StaticKey
+	// KeySource, instead of a JWKS URL, supplies the keys of an issuer the
+	// gateway runs itself (the built-in authorization server); it is asked
+	// like a JWKS is fetched: on first use, on an unknown kid (at most once
+	// per RefreshInterval) and after MaxAge.
+	KeySource func(ctx context.Context) ([]StaticKey, error)
 	// Algorithms allowed for this issuer. Default RS256, ES256, EdDSA.
 	Algorithms []string
 	// Types are the accepted typ header values (compared case-insensitively,
@@ -112,7 +117,7 @@ func NewIssuer(cfg IssuerConfig, now func() time.Time) (*Issuer, error) {
 	if cfg.Issuer == "" {
 		return nil, errors.New("jwt: issuer is required")
 	}
-	if cfg.JWKSURL == "" && cfg.DiscoveryURL == "" && len(cfg.Static) == 0 {
+	if cfg.JWKSURL == "" && cfg.DiscoveryURL == "" && len(cfg.Static) == 0 && cfg.KeySource == nil {
 		return nil, fmt.Errorf("jwt: issuer %s needs a jwks_url, a discovery_url or keys", cfg.Issuer)
 	}
 	if len(cfg.Algorithms) == 0 {
@@ -247,7 +252,9 @@ func (iss *Issuer) keys(ctx context.Context) *keySet {
 	return set
 }
 
-func (iss *Issuer) remote() bool { return iss.cfg.JWKSURL != "" || iss.cfg.DiscoveryURL != "" }
+func (iss *Issuer) remote() bool {
+	return iss.cfg.JWKSURL != "" || iss.cfg.DiscoveryURL != "" || iss.cfg.KeySource != nil
+}
 
 // ErrUnavailable: the issuer's keys have never been fetched (the issuer is
 // unreachable); the request cannot be judged.
@@ -357,6 +364,24 @@ func sameKey(a, b any) bool {
 }
 
 func (iss *Issuer) fetch(ctx context.Context) (*keySet, error) {
+	if iss.cfg.KeySource != nil {
+		keys, err := iss.cfg.KeySource(ctx)
+		if err != nil {
+			return nil, err
+		}
+		set := &keySet{byKid: map[string]*key{}}
+		for _, sk := range keys {
+			k, err := bindKey(sk.KID, sk.Alg, sk.Key)
+			if err != nil {
+				return nil, fmt.Errorf("key %q: %w", sk.KID, err)
+			}
+			set.add(k)
+		}
+		if len(set.keys) == 0 {
+			return nil, errors.New("no signing key")
+		}
+		return set, nil
+	}
 	url := ""
 	if p := iss.jwksURL.Load(); p != nil {
 		url = *p

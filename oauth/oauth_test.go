@@ -1,0 +1,290 @@
+package oauth
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"net/url"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/coreos/go-oidc/v3/oidc"
+	"github.com/gatehouse-dev/gatehouse/authn/jwt"
+	"github.com/gatehouse-dev/gatehouse/revocation"
+	"github.com/gatehouse-dev/gatehouse/store"
+	"github.com/gatehouse-dev/gatehouse/store/sqlite"
+	"github.com/gatehouse-dev/gatehouse/store/sqlstore"
+	"golang.org/x/oauth2"
+	"golang.org/x/oauth2/clientcredentials"
+)
+
+type env struct {
+	srv       *httptest.Server
+	s         *Server
+	st        *sqlstore.Store
+	keys      *KeyRing
+	rev       *revocation.List
+	id, sec   string
+	id2, sec2 string
+}
+
+var secret = []byte(strings.Repeat("s", 32))
+
+func setup(t *testing.T) *env {
+	t.Helper()
+	ctx := context.Background()
+	st, err := sqlite.Open(ctx, filepath.Join(t.TempDir(), "gh.db"), true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { st.Close() })
+	keys, err := NewKeyRing(st, secret, time.Hour, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := keys.Load(ctx); err != nil {
+		t.Fatal(err)
+	}
+	e := &env{st: st, keys: keys, rev: revocation.New(st, nil)}
+	e.srv = httptest.NewUnstartedServer(nil)
+	e.srv.Start()
+	t.Cleanup(e.srv.Close)
+	if e.s, err = New(Config{Issuer: e.srv.URL, Store: st, Keys: keys, Revocations: e.rev}); err != nil {
+		t.Fatal(err)
+	}
+	e.srv.Config.Handler = e.s.Handler()
+	c, sec, err := CreateClient(ctx, st, ClientOptions{ID: "billing", Scopes: []string{"orders:read", "orders:write"},
+		Audiences: []string{"orders-api", "stock-api"}, Roles: []string{"service"}, Tenant: "acme"}, time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.id, e.sec = c.ID, sec
+	c2, sec2, err := CreateClient(ctx, st, ClientOptions{ID: "reports", Scopes: []string{"orders:read"}, Audiences: []string{"orders-api"}}, time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.id2, e.sec2 = c2.ID, sec2
+	return e
+}
+
+func (e *env) post(t *testing.T, path string, form url.Values, user, pass string) (*http.Response, map[string]any) {
+	t.Helper()
+	req, _ := http.NewRequest(http.MethodPost, e.srv.URL+path, strings.NewReader(form.Encode()))
+	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	if user != "" {
+		req.SetBasicAuth(url.QueryEscape(user), url.QueryEscape(pass))
+	}
+	res, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer res.Body.Close()
+	if res.Header.Get("Cache-Control") != "no-store" {
+		t.Errorf("%s: Cache-Control %q", path, res.Header.Get("Cache-Control"))
+	}
+	var m map[string]any
+	b, _ := io.ReadAll(res.Body)
+	_ = json.Unmarshal(b, &m)
+	return res, m
+}
+
+// Independent clients: golang.org/x/oauth2 gets tokens, coreos/go-oidc
+// discovers the issuer and verifies them against the JWKS.
+func TestIndependentClients(t *testing.T) {
+	e := setup(t)
+	ctx := context.Background()
+	for _, style := range []oauth2.AuthStyle{oauth2.AuthStyleInHeader, oauth2.AuthStyleInParams} {
+		cc := clientcredentials.Config{ClientID: e.id, ClientSecret: e.sec, TokenURL: e.srv.URL + "/oauth2/token", AuthStyle: style,
+			Scopes: []string{"orders:read"}, EndpointParams: url.Values{"resource": {"stock-api"}}}
+		tok, err := cc.Token(ctx)
+		if err != nil {
+			t.Fatalf("style %d: %v", style, err)
+		}
+		if tok.RefreshToken != "" || tok.TokenType != "Bearer" || time.Until(tok.Expiry) > 11*time.Minute {
+			t.Fatalf("token %+v", tok)
+		}
+		provider, err := oidc.NewProvider(ctx, e.srv.URL)
+		if err != nil {
+			t.Fatal(err)
+		}
+		v := provider.VerifierContext(ctx, &oidc.Config{SkipClientIDCheck: true, SupportedSigningAlgs: []string{oidc.EdDSA}})
+		idt, err := v.Verify(ctx, tok.AccessToken)
+		if err != nil {
+			t.Fatalf("go-oidc verification: %v", err)
+		}
+		var claims struct {
+			ClientID string   `json:"client_id"`
+			Scope    string   `json:"scope"`
+			Roles    []string `json:"roles"`
+			Tenant   string   `json:"tenant"`
+			JTI      string   `json:"jti"`
+		}
+		if err := idt.Claims(&claims); err != nil {
+			t.Fatal(err)
+		}
+		if idt.Subject != e.id || idt.Audience[0] != "stock-api" || claims.ClientID != e.id || claims.Scope != "orders:read" ||
+			claims.Roles[0] != "service" || claims.Tenant != "acme" || claims.JTI == "" {
+			t.Fatalf("claims %+v %+v", idt, claims)
+		}
+		// The gateway's own JWT stage accepts it: typ at+jwt, EdDSA, the built-in issuer.
+		gv := jwt.NewVerifier([]*jwt.Issuer{e.s.JWTIssuer()}, jwt.VerifierOptions{})
+		c, err := gv.Verify(ctx, tok.AccessToken, &jwt.Require{Audience: "stock-api", Scopes: []string{"orders:read"}})
+		if err != nil || c.Principal().Kind != "client" {
+			t.Fatalf("JWT stage: %v", err)
+		}
+	}
+	// Discovery under both well-known paths, the same document; no implicit.
+	for _, p := range []string{"/.well-known/oauth-authorization-server", "/.well-known/openid-configuration"} {
+		res, err := http.Get(e.srv.URL + p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var md map[string]any
+		json.NewDecoder(res.Body).Decode(&md)
+		res.Body.Close()
+		grants, _ := json.Marshal(md["grant_types_supported"])
+		if md["issuer"] != e.srv.URL || md["token_endpoint"] != e.srv.URL+"/oauth2/token" || strings.Contains(string(grants), "implicit") || strings.Contains(string(grants), "password") {
+			t.Errorf("%s: %v", p, md)
+		}
+	}
+}
+
+func TestTokenEndpointRefusals(t *testing.T) {
+	e := setup(t)
+	cc := url.Values{"grant_type": {"client_credentials"}}
+	with := func(extra url.Values) url.Values {
+		v := url.Values{}
+		for k, vs := range cc {
+			v[k] = vs
+		}
+		for k, vs := range extra {
+			v[k] = vs
+		}
+		return v
+	}
+	cases := []struct {
+		name       string
+		form       url.Values
+		user, pass string
+		status     int
+		code       string
+	}{
+		{"valid", cc, e.id, e.sec, 200, ""},
+		{"wrong secret", cc, e.id, e.sec + "x", 401, "invalid_client"},
+		{"unknown client", cc, "nobody", e.sec, 401, "invalid_client"},
+		{"no client auth", cc, "", "", 401, "invalid_client"},
+		{"two auth methods", with(url.Values{"client_id": {e.id}, "client_secret": {e.sec}}), e.id, e.sec, 400, "invalid_request"},
+		{"scope widening", with(url.Values{"scope": {"orders:read orders:admin"}}), e.id, e.sec, 400, "invalid_scope"},
+		{"other client's scope", with(url.Values{"scope": {"orders:write"}}), e.id2, e.sec2, 400, "invalid_scope"},
+		{"unknown resource", with(url.Values{"resource": {"billing-api"}}), e.id, e.sec, 400, "invalid_target"},
+		{"two resources", with(url.Values{"resource": {"orders-api", "stock-api"}}), e.id, e.sec, 400, "invalid_target"},
+		{"password grant", url.Values{"grant_type": {"password"}, "username": {"a"}, "password": {"b"}}, e.id, e.sec, 400, "unsupported_grant_type"},
+		{"implicit", url.Values{"grant_type": {"implicit"}}, e.id, e.sec, 400, "unsupported_grant_type"},
+		{"no grant", url.Values{}, e.id, e.sec, 400, "invalid_request"},
+		{"repeated parameter", url.Values{"grant_type": {"client_credentials", "client_credentials"}}, e.id, e.sec, 400, "invalid_request"},
+	}
+	for _, c := range cases {
+		res, body := e.post(t, "/oauth2/token", c.form, c.user, c.pass)
+		if res.StatusCode != c.status || c.code != "" && body["error"] != c.code {
+			t.Errorf("%s: %d %v", c.name, res.StatusCode, body)
+		}
+		if c.status == 401 && res.Header.Get("WWW-Authenticate") == "" {
+			t.Errorf("%s: no WWW-Authenticate", c.name)
+		}
+		if c.status == 200 && (body["access_token"] == nil || body["refresh_token"] != nil) {
+			t.Errorf("%s: %v", c.name, body)
+		}
+	}
+	// A JSON body is refused.
+	req, _ := http.NewRequest(http.MethodPost, e.srv.URL+"/oauth2/token", strings.NewReader(`{"grant_type":"client_credentials"}`))
+	req.Header.Set("Content-Type", "application/json")
+	req.SetBasicAuth(e.id, e.sec)
+	if res, _ := http.DefaultClient.Do(req); res.StatusCode != 400 {
+		t.Errorf("JSON body: %d", res.StatusCode)
+	}
+	// A disabled client stops at once.
+	e.st.UpdateClient(context.Background(), e.id, func(c *store.OAuthClient) error { c.Disabled = true; return nil })
+	if res, body := e.post(t, "/oauth2/token", cc, e.id, e.sec); res.StatusCode != 401 || body["error"] != "invalid_client" {
+		t.Errorf("disabled client: %d %v", res.StatusCode, body)
+	}
+}
+
+func (e *env) token(t *testing.T, id, sec string) string {
+	t.Helper()
+	res, body := e.post(t, "/oauth2/token", url.Values{"grant_type": {"client_credentials"}}, id, sec)
+	if res.StatusCode != 200 {
+		t.Fatalf("token: %d %v", res.StatusCode, body)
+	}
+	return body["access_token"].(string)
+}
+
+func TestIntrospectionAndRevocation(t *testing.T) {
+	e := setup(t)
+	tok := e.token(t, e.id, e.sec)
+	if res, body := e.post(t, "/oauth2/introspect", url.Values{"token": {tok}}, "", ""); res.StatusCode != 401 || body["active"] != nil {
+		t.Fatalf("introspection without client auth: %d %v", res.StatusCode, body)
+	}
+	res, body := e.post(t, "/oauth2/introspect", url.Values{"token": {tok}}, e.id2, e.sec2)
+	if res.StatusCode != 200 || body["active"] != true || body["client_id"] != e.id || body["scope"] != "orders:read orders:write" {
+		t.Fatalf("introspect: %d %v", res.StatusCode, body)
+	}
+	if _, body := e.post(t, "/oauth2/introspect", url.Values{"token": {"garbage"}}, e.id, e.sec); len(body) != 1 || body["active"] != false {
+		t.Fatalf("inactive answer carries more than active: %v", body)
+	}
+	// Another client may not revoke it; its own client may.
+	if res, body := e.post(t, "/oauth2/revoke", url.Values{"token": {tok}}, e.id2, e.sec2); res.StatusCode != 400 || body["error"] != "unauthorized_client" {
+		t.Fatalf("foreign revoke: %d %v", res.StatusCode, body)
+	}
+	if res, _ := e.post(t, "/oauth2/revoke", url.Values{"token": {tok}, "token_type_hint": {"access_token"}}, e.id, e.sec); res.StatusCode != 200 {
+		t.Fatalf("revoke: %d", res.StatusCode)
+	}
+	if _, body := e.post(t, "/oauth2/introspect", url.Values{"token": {tok}}, e.id, e.sec); body["active"] != false || len(body) != 1 {
+		t.Fatalf("revoked token introspects as %v", body)
+	}
+	gv := jwt.NewVerifier([]*jwt.Issuer{e.s.JWTIssuer()}, jwt.VerifierOptions{Revocations: e.rev})
+	if _, err := gv.Verify(context.Background(), tok, &jwt.Require{Audience: "orders-api"}); !errors.Is(err, jwt.ErrRevoked) {
+		t.Fatalf("revoked token at the JWT stage: %v", err)
+	}
+	if res, _ := e.post(t, "/oauth2/revoke", url.Values{"token": {"not-a-token"}}, e.id, e.sec); res.StatusCode != 200 {
+		t.Fatalf("revoking garbage: %d (RFC 7009 wants 200)", res.StatusCode)
+	}
+}
+
+// Rotation: the new key signs, tokens of the retired one still verify, both
+// are in the JWKS; a wrong sealing secret cannot load the keys.
+func TestSigningKeyRotation(t *testing.T) {
+	e := setup(t)
+	ctx := context.Background()
+	old := e.token(t, e.id, e.sec)
+	oldKid, _ := e.keys.signer()
+	newKid, err := e.keys.Rotate(ctx)
+	if err != nil || newKid == oldKid {
+		t.Fatalf("rotate: %v", err)
+	}
+	fresh := e.token(t, e.id, e.sec)
+	gv := jwt.NewVerifier([]*jwt.Issuer{e.s.JWTIssuer()}, jwt.VerifierOptions{CacheSize: -1})
+	for _, tok := range []string{old, fresh} {
+		if _, err := gv.Verify(ctx, tok, &jwt.Require{Audience: "orders-api"}); err != nil {
+			t.Fatalf("after rotation: %v", err)
+		}
+	}
+	res, _ := http.Get(e.srv.URL + "/oauth2/jwks")
+	var set struct{ Keys []map[string]string }
+	json.NewDecoder(res.Body).Decode(&set)
+	res.Body.Close()
+	if len(set.Keys) != 2 || set.Keys[0]["kid"] != newKid || set.Keys[0]["d"] != "" {
+		t.Fatalf("jwks %+v", set)
+	}
+	wrong, _ := NewKeyRing(e.st, []byte(strings.Repeat("w", 32)), time.Hour, nil)
+	if err := wrong.Load(ctx); err == nil || !strings.Contains(err.Error(), "unsealed") {
+		t.Fatalf("wrong secret: %v", err)
+	}
+	if _, err := NewKeyRing(e.st, []byte("short"), time.Hour, nil); err == nil {
+		t.Fatal("a short sealing secret was accepted")
+	}
+}
