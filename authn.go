@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"strings"
 
 	authnkey "github.com/gatehouse-dev/gatehouse/authn/apikey"
 	"github.com/gatehouse-dev/gatehouse/authn/jwt"
@@ -14,11 +15,15 @@ import (
 // settings did not change is reused with its cached keys, so a reload does
 // not refetch every JWKS.
 func (g *Gateway) jwtVerifier(cfg *Config) (*jwt.Verifier, error) {
-	if len(cfg.JWT.Issuers) == 0 {
+	builtIn := g.deps.OAuth != nil && cfg.OAuth != nil
+	if len(cfg.JWT.Issuers) == 0 && !builtIn {
 		return nil, nil
 	}
 	next := map[string]*jwt.Issuer{}
-	list := make([]*jwt.Issuer, 0, len(cfg.JWT.Issuers))
+	list := make([]*jwt.Issuer, 0, len(cfg.JWT.Issuers)+1)
+	if builtIn {
+		list = append(list, g.deps.OAuth.JWTIssuer())
+	}
 	for i, ic := range cfg.JWT.Issuers {
 		k := fmt.Sprintf("%#v", ic)
 		iss := g.issuers[k]
@@ -73,9 +78,16 @@ func (s *snapshot) compileAuthn(a *RouteAuth) (stage, error) {
 	var jwtAuth *jwt.Authenticator
 	if a.JWT != nil {
 		if s.verifier == nil {
-			return nil, errors.New("auth.jwt needs jwt.issuers")
+			return nil, errors.New("auth.jwt needs jwt.issuers or the built-in oauth server")
 		}
-		jwtAuth = &jwt.Authenticator{Verifier: s.verifier, Require: jwt.Require{Audience: a.JWT.Audience, Scopes: a.JWT.Scopes, Issuers: a.JWT.Issuers}}
+		issuers := make([]string, len(a.JWT.Issuers))
+		for i, iss := range a.JWT.Issuers {
+			if s.cfg.OAuth != nil && strings.TrimSuffix(iss, "/") == s.cfg.OAuth.Issuer {
+				iss = s.cfg.OAuth.Issuer // the built-in server's iss has no trailing slash
+			}
+			issuers[i] = iss
+		}
+		jwtAuth = &jwt.Authenticator{Verifier: s.verifier, Require: jwt.Require{Audience: a.JWT.Audience, Scopes: a.JWT.Scopes, Issuers: issuers}}
 	}
 	switch {
 	case jwtAuth == nil && keyAuth == nil:

@@ -2,6 +2,7 @@ package gatehouse
 
 import (
 	"path/filepath"
+	"strings"
 	"time"
 
 	"github.com/gatehouse-dev/gatehouse/apispec"
@@ -25,6 +26,7 @@ type Config struct {
 	RateLimit      RateLimitBackend    `yaml:"rate_limit" doc:"Where rate-limit counters live: in memory (one instance) or in Redis (shared by all instances). Static."`
 	Store          string              `yaml:"store" doc:"The database: sqlite:///path/gatehouse.db (default: gatehouse.db under data_dir) or postgres://user@host/db. Static."`
 	APIKeys        APIKeys             `yaml:"api_keys" doc:"API key verification. Static."`
+	OAuth          *OAuthServer        `yaml:"oauth" doc:"The built-in OAuth 2.0 authorization server (client credentials), on the public listener. Static."`
 	JWT            JWT                 `yaml:"jwt" doc:"Token issuers trusted by routes with auth.jwt, and the verified-token cache. Reloadable."`
 	TrustedProxies []string            `yaml:"trusted_proxies" doc:"Peers (IPs or CIDRs) whose X-Forwarded-For is believed (PRX-01). Reloadable."`
 	Limits         Limits              `yaml:"limits" doc:"Global request limits. Reloadable."`
@@ -174,9 +176,16 @@ type RouteAuth struct {
 	JWT    *JWTAuth    `yaml:"jwt" doc:"Require a bearer JWT access token from a trusted issuer (jwt.issuers)."`
 }
 
+// OAuthServer configures the built-in authorization server.
+type OAuthServer struct {
+	Issuer           string   `yaml:"issuer" doc:"Its issuer identifier: this gateway's public https URL, without a path, e.g. https://api.example.com. Tokens carry it as iss; routes accept them with auth.jwt."`
+	SigningKeySecret Secret   `yaml:"signing_key_secret" doc:"At least 32 bytes, as ${file:...} or ${env:...}; the signing keys' private parts are encrypted under it in the database."`
+	AccessTokenTTL   Duration `yaml:"access_token_ttl" doc:"Lifetime of access tokens. Default 10m, at most 1h."`
+}
+
 // JWTAuth configures JWT authentication on a route.
 type JWTAuth struct {
-	Issuers  []string `yaml:"issuers" doc:"Issuers (their iss values, as in jwt.issuers) accepted on this route. Default: every configured issuer."`
+	Issuers  []string `yaml:"issuers" doc:"Issuers (their iss values, as in jwt.issuers, or oauth.issuer) accepted on this route. Default: every configured issuer and the built-in server."`
 	Audience string   `yaml:"audience" doc:"The audience the token's aud must contain (this API's identifier). Required."`
 	Scopes   []string `yaml:"scopes" doc:"Scopes the token must all have."`
 }
@@ -346,6 +355,10 @@ func (c *Config) applyDefaults() {
 	if rl.Redis != nil {
 		setDefault(&rl.Redis.Timeout, Duration(5*time.Millisecond))
 		setDefault(&rl.Redis.Prefix, "gatehouse:rl:")
+	}
+	if c.OAuth != nil {
+		c.OAuth.Issuer = strings.TrimSuffix(c.OAuth.Issuer, "/")
+		setDefault(&c.OAuth.AccessTokenTTL, Duration(10*time.Minute))
 	}
 	setDefault(&c.Limits.MaxBodyBytes, ByteSize(DefaultMaxBodyBytes))
 	setDefault(&c.Limits.MaxURIBytes, DefaultMaxURIBytes)

@@ -107,6 +107,7 @@ func (c *Config) validate() []FieldError {
 		v.errf("limits.max_uri_bytes", "must be between 256 and 65536")
 	}
 	v.jwtIssuers()
+	v.oauth()
 	v.routes()
 	return v.errs
 }
@@ -634,12 +635,42 @@ func (v *validator) routeJWT(p string, a *JWTAuth) {
 	if a.Audience == "" {
 		v.errf(p+".audience", "is required: the identifier of this API, which tokens must name in aud")
 	}
-	if len(v.c.JWT.Issuers) == 0 {
-		v.errf(p, "needs jwt.issuers")
+	if len(v.c.JWT.Issuers) == 0 && v.c.OAuth == nil {
+		v.errf(p, "needs jwt.issuers or oauth")
 	}
 	for i, iss := range a.Issuers {
-		if !slices.ContainsFunc(v.c.JWT.Issuers, func(j JWTIssuer) bool { return j.Issuer == iss }) {
-			v.errf(fmt.Sprintf("%s.issuers[%d]", p, i), "%q is not in jwt.issuers", iss)
+		builtIn := v.c.OAuth != nil && strings.TrimSuffix(iss, "/") == v.c.OAuth.Issuer
+		if !builtIn && !slices.ContainsFunc(v.c.JWT.Issuers, func(j JWTIssuer) bool { return j.Issuer == iss }) {
+			v.errf(fmt.Sprintf("%s.issuers[%d]", p, i), "%q is not in jwt.issuers (nor oauth.issuer)", iss)
 		}
+	}
+}
+
+func (v *validator) oauth() {
+	o := v.c.OAuth
+	if o == nil {
+		return
+	}
+	u, err := url.Parse(o.Issuer)
+	switch {
+	case o.Issuer == "":
+		v.errf("oauth.issuer", "is required: this gateway's public URL")
+	case err != nil || u.Host == "" || u.Path != "" || u.RawQuery != "" || u.Fragment != "":
+		v.errf("oauth.issuer", "%q: want an https URL with no path, query or fragment", o.Issuer)
+	case u.Scheme != "https" && !(u.Scheme == "http" && isLoopback(net.JoinHostPort(u.Hostname(), "0"))):
+		v.errf("oauth.issuer", "%q: must be https (http only on loopback)", o.Issuer)
+	}
+	for _, j := range v.c.JWT.Issuers {
+		if strings.TrimSuffix(j.Issuer, "/") == o.Issuer {
+			v.errf("oauth.issuer", "%q is also in jwt.issuers: the built-in server is trusted without being listed", o.Issuer)
+		}
+	}
+	if !o.SigningKeySecret.IsSet() {
+		v.errf("oauth.signing_key_secret", "is required (at least 32 bytes, as ${file:...} or ${env:...})")
+	} else if len(o.SigningKeySecret.Value()) < 32 {
+		v.errf("oauth.signing_key_secret", "must be at least 32 bytes")
+	}
+	if d := o.AccessTokenTTL.D(); d < time.Minute || d > time.Hour {
+		v.errf("oauth.access_token_ttl", "must be between 1m and 1h")
 	}
 }

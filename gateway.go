@@ -17,6 +17,7 @@ import (
 	"github.com/gatehouse-dev/gatehouse/audit"
 	"github.com/gatehouse-dev/gatehouse/authn/jwt"
 	"github.com/gatehouse-dev/gatehouse/clientip"
+	"github.com/gatehouse-dev/gatehouse/oauth"
 	"github.com/gatehouse-dev/gatehouse/policy"
 	"github.com/gatehouse-dev/gatehouse/problem"
 	"github.com/gatehouse-dev/gatehouse/proxy"
@@ -37,6 +38,9 @@ type Deps struct {
 	RateLimiter ratelimit.Limiter
 	// Events receives security events (authorization denials); nil drops them.
 	Events audit.Sink
+	// OAuth is the built-in authorization server, served on the public
+	// listener and trusted by auth.jwt; nil without an oauth block.
+	OAuth *oauth.Server
 	// TokenRevocations, when set, is asked on every JWT-authenticated
 	// request whether the token (jti) or its subject is revoked.
 	TokenRevocations jwt.Revocations
@@ -161,10 +165,11 @@ type staticSettings struct {
 	Server    Server
 	Log       Log
 	RateLimit RateLimitBackend
+	OAuth     *OAuthServer
 }
 
 func staticOf(c *Config) staticSettings {
-	return staticSettings{c.DataDir, c.Listen, c.HTTP, c.Admin, c.Server, c.Log, c.RateLimit}
+	return staticSettings{c.DataDir, c.Listen, c.HTTP, c.Admin, c.Server, c.Log, c.RateLimit, c.OAuth}
 }
 
 // New compiles cfg into a gateway.
@@ -231,7 +236,7 @@ func (g *Gateway) Reload(cfg *Config) error {
 		return err
 	}
 	if !reflect.DeepEqual(staticOf(cfg), g.static) {
-		g.deps.Log.Warn("static settings (data_dir, listen, http, admin, server, log, rate_limit) changed; they apply after a restart", "file", cfg.file)
+		g.deps.Log.Warn("static settings (data_dir, listen, http, admin, server, log, rate_limit, oauth) changed; they apply after a restart", "file", cfg.file)
 	}
 	g.snap.Store(s)
 	g.deps.Transports.Retain(s.transports)
@@ -285,6 +290,13 @@ func (g *Gateway) compile(cfg *Config) (*snapshot, error) {
 	mux, merr := buildMux(cfg.Routes, func(i int) http.Handler { return routes[i] })
 	if merr != nil {
 		return nil, fmt.Errorf("%s: %s", merr.path, merr.msg)
+	}
+	if g.deps.OAuth != nil && cfg.OAuth != nil {
+		rt := &route{name: oauthRoute, metrics: s.deps.Metrics.forRoute(oauthRoute), maxBody: 64 << 10}
+		rt.chain = s.routeChain(rt, g.deps.OAuth.Handler())
+		if err := registerInternal(mux, oauth.Paths, rt); err != nil {
+			return nil, err
+		}
 	}
 	s.mux = mux
 	s.checkMux, _ = buildMux(cfg.Routes, func(i int) http.Handler { return routeCheck{routes[i]} })

@@ -160,6 +160,12 @@ routes:
 }
 
 func TestJWTConfigErrors(t *testing.T) {
+	t.Setenv("GH_TEST_OAUTH", strings.Repeat("o", 32))
+	t.Setenv("GH_TEST_OAUTH_SHORT", "short")
+	// The built-in server alone is enough for auth.jwt.
+	if _, err := Parse("t.yaml", []byte("oauth: {issuer: \"https://gw.example/\", signing_key_secret: \"${env:GH_TEST_OAUTH}\"}\nroutes:\n  - {name: r, match: {path: /r}, upstream: {url: \"http://127.0.0.1:1\"}, auth: {jwt: {audience: a, issuers: [\"https://gw.example/\"]}}}\n")); err != nil {
+		t.Fatalf("auth.jwt with the built-in server: %v", err)
+	}
 	for _, c := range []struct{ src, path, msg string }{
 		{"jwt: {issuers: [{issuer: x, jwks_url: \"http://idp.example.com/jwks\"}]}\n", "jwt.issuers[0].jwks_url", "https only"},
 		{"jwt: {issuers: [{issuer: x}]}\n", "jwt.issuers[0]", "exactly one"},
@@ -168,6 +174,11 @@ func TestJWTConfigErrors(t *testing.T) {
 		{"jwt: {issuers: [{issuer: x, jwks_url: \"https://a/j\"}]}\nroutes:\n  - {name: r, match: {path: /r}, upstream: {url: \"http://127.0.0.1:1\"}, auth: {jwt: {issuers: [y]}}}\n", "routes[0].auth.jwt.audience", "required"},
 		{"jwt: {issuers: [{issuer: x, jwks_url: \"https://a/j\"}]}\nroutes:\n  - {name: r, match: {path: /r}, upstream: {url: \"http://127.0.0.1:1\"}, auth: {jwt: {audience: a, issuers: [y]}}}\n", "routes[0].auth.jwt.issuers[0]", "not in jwt.issuers"},
 		{"routes:\n  - {name: r, match: {path: /r}, upstream: {url: \"http://127.0.0.1:1\"}, auth: {jwt: {audience: a}}}\n", "routes[0].auth.jwt", "needs jwt.issuers"},
+		{"oauth: {issuer: \"https://gw.example/auth\", signing_key_secret: \"${env:GH_TEST_OAUTH}\"}\n", "oauth.issuer", "no path"},
+		{"oauth: {issuer: \"http://gw.example\", signing_key_secret: \"${env:GH_TEST_OAUTH}\"}\n", "oauth.issuer", "https"},
+		{"oauth: {issuer: \"https://gw.example\"}\n", "oauth.signing_key_secret", "required"},
+		{"oauth: {issuer: \"https://gw.example\", signing_key_secret: \"${env:GH_TEST_OAUTH_SHORT}\"}\n", "oauth.signing_key_secret", "32 bytes"},
+		{"oauth: {issuer: \"https://gw.example\", signing_key_secret: \"${env:GH_TEST_OAUTH}\", access_token_ttl: 2h}\n", "oauth.access_token_ttl", "1h"},
 	} {
 		_, err := Parse("t.yaml", []byte(c.src))
 		var ce *ConfigError

@@ -55,3 +55,26 @@ func buildMux(routes []Route, handler func(i int) http.Handler) (mux *http.Serve
 	}
 	return mux, nil
 }
+
+// oauthRoute names the built-in authorization server's endpoints in logs
+// and metrics.
+const oauthRoute = "gatehouse-oauth"
+
+// registerInternal puts the gateway's own endpoints on the mux. A user
+// route that takes one of their patterns is a config error.
+func registerInternal(mux *http.ServeMux, patterns []string, h http.Handler) (err error) {
+	for _, p := range patterns {
+		func() {
+			defer func() {
+				if v := recover(); v != nil {
+					err = fmt.Errorf("routes: a route conflicts with the built-in endpoint %q: %v", p, v)
+				}
+			}()
+			mux.Handle(p, h)
+		}()
+		if err != nil {
+			return err
+		}
+	}
+	return nil
+}

@@ -26,7 +26,9 @@ import (
 	"github.com/gatehouse-dev/gatehouse/admin"
 	"github.com/gatehouse-dev/gatehouse/apikey"
 	"github.com/gatehouse-dev/gatehouse/audit"
+	"github.com/gatehouse-dev/gatehouse/authn/jwt"
 	"github.com/gatehouse-dev/gatehouse/certs"
+	"github.com/gatehouse-dev/gatehouse/oauth"
 	"github.com/gatehouse-dev/gatehouse/ratelimit"
 	"github.com/gatehouse-dev/gatehouse/ratelimit/redislimit"
 	"github.com/gatehouse-dev/gatehouse/revocation"
@@ -148,8 +150,14 @@ func Run(ctx context.Context, o Options) error {
 	}
 	wg.Add(1)
 	go func() { defer wg.Done(); revoked.Run(ctx, time.Second, log) }()
+	var authServer *oauth.Server
+	if o := cfg.OAuth; o != nil {
+		if authServer, err = startOAuth(ctx, o, st, revoked, log, &wg); err != nil {
+			return err
+		}
+	}
 	gw, err := gatehouse.New(cfg, gatehouse.Deps{Log: log, AccessLog: accessLog, Metrics: metrics, RateLimiter: limiter, APIKeys: keyManager,
-		TokenRevocations: revoked, Events: audit.SlogSink{Log: log}})
+		TokenRevocations: revoked, OAuth: authServer, Events: audit.SlogSink{Log: log}})
 	if err != nil {
 		return err
 	}
@@ -485,6 +493,41 @@ func watchConfig(ctx context.Context, path string, reload <-chan struct{}, gw *g
 			}
 		}
 	}
+}
+
+// startOAuth loads (or creates) the signing keys and starts the built-in
+// authorization server. Keys are reloaded every 30 s, so a rotation on any
+// instance reaches the others.
+func startOAuth(ctx context.Context, o *gatehouse.OAuthServer, st *sqlstore.Store, revoked *revocation.List, log *slog.Logger, wg *sync.WaitGroup) (*oauth.Server, error) {
+	ttl := o.AccessTokenTTL.D()
+	keys, err := oauth.NewKeyRing(st, []byte(o.SigningKeySecret.Value()), ttl+jwt.MaxLeeway, nil)
+	if err != nil {
+		return nil, err
+	}
+	if err := keys.Load(ctx); err != nil {
+		return nil, err
+	}
+	srv, err := oauth.New(oauth.Config{Issuer: o.Issuer, AccessTokenTTL: ttl, Store: st, Keys: keys, Revocations: revoked, Log: log})
+	if err != nil {
+		return nil, err
+	}
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		t := time.NewTicker(30 * time.Second)
+		defer t.Stop()
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case <-t.C:
+				if err := keys.Refresh(ctx); err != nil {
+					log.Warn("signing keys not refreshed; the loaded ones keep signing", "err", err)
+				}
+			}
+		}
+	}()
+	return srv, nil
 }
 
 // isSpecFile reports whether a file may be part of an OpenAPI document.
