@@ -165,3 +165,48 @@ func TestTokensRevoke(t *testing.T) {
 		t.Fatalf("list: %d %s", code, out)
 	}
 }
+
+func TestClientsAndSigningKeys(t *testing.T) {
+	dir := t.TempDir()
+	secret := filepath.Join(dir, "oauth-secret")
+	os.WriteFile(secret, []byte(strings.Repeat("o", 32)), 0o600)
+	cfg := writeFile(t, "gh.yaml", fmt.Sprintf("data_dir: %q\noauth: {issuer: \"https://gw.example\", signing_key_secret: \"${file:%s}\"}\n", dir, secret))
+	code, out, errs := run(t, "clients", "create", "--config", cfg, "--id", "reports", "--scope", "orders:read", "--audience", "orders-api", "--json")
+	if code != 0 {
+		t.Fatalf("create: %d %s", code, errs)
+	}
+	var created struct {
+		ID     string `json:"id"`
+		Secret string `json:"client_secret"`
+	}
+	if err := json.Unmarshal([]byte(out), &created); err != nil || created.ID != "reports" || !strings.HasPrefix(created.Secret, "gthc_") {
+		t.Fatalf("created %q: %v", out, err)
+	}
+	if code, _, _ := run(t, "clients", "create", "--config", cfg, "--id", "x"); code == 0 {
+		t.Error("a client_credentials client without an audience was created")
+	}
+	code, out, _ = run(t, "clients", "list", "--config", cfg)
+	if code != 0 || !strings.Contains(out, "reports") || strings.Contains(out, created.Secret) {
+		t.Errorf("list: %s", out)
+	}
+	code, out, _ = run(t, "clients", "rotate-secret", "reports", "--config", cfg)
+	if code != 0 || !strings.Contains(out, "gthc_") || strings.Contains(out, created.Secret) {
+		t.Errorf("rotate-secret: %s", out)
+	}
+	if code, out, _ := run(t, "clients", "disable", "reports", "--config", cfg, "--json"); code != 0 || !strings.Contains(out, `"disabled": true`) {
+		t.Errorf("disable: %s", out)
+	}
+	if code, _, _ := run(t, "signing-keys", "rotate", "--config", cfg); code != 0 {
+		t.Fatal("rotate")
+	}
+	if code, _, _ := run(t, "signing-keys", "rotate", "--config", cfg); code != 0 {
+		t.Fatal("rotate twice")
+	}
+	code, out, _ = run(t, "signing-keys", "list", "--config", cfg)
+	if code != 0 || strings.Count(out, "signing") != 1 || strings.Count(out, "retired") != 1 {
+		t.Errorf("list: %s", out)
+	}
+	if code, out, _ := run(t, "clients", "delete", "reports", "--config", cfg); code != 0 || !strings.Contains(out, "deleted") {
+		t.Errorf("delete: %s", out)
+	}
+}

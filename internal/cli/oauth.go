@@ -1,0 +1,230 @@
+package cli
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"github.com/gatehouse-dev/gatehouse/authn/jwt"
+	"github.com/gatehouse-dev/gatehouse/internal/server"
+	"github.com/gatehouse-dev/gatehouse/oauth"
+	"github.com/gatehouse-dev/gatehouse/store"
+	"github.com/gatehouse-dev/gatehouse/store/sqlstore"
+	"github.com/spf13/cobra"
+)
+
+// clientView is a client as the command line shows it: never a secret
+// hash.
+type clientView struct {
+	ID        string    `json:"id"`
+	Name      string    `json:"name,omitempty"`
+	Grants    []string  `json:"grants"`
+	Scopes    []string  `json:"scopes"`
+	Audiences []string  `json:"audiences"`
+	Roles     []string  `json:"roles,omitempty"`
+	Tenant    string    `json:"tenant,omitempty"`
+	Disabled  bool      `json:"disabled"`
+	CreatedAt time.Time `json:"created_at"`
+	Secret    string    `json:"client_secret,omitempty"` // only when just made
+}
+
+func viewClient(c *store.OAuthClient) clientView {
+	return clientView{ID: c.ID, Name: c.Name, Grants: c.Grants, Scopes: c.Scopes, Audiences: c.Audiences, Roles: c.Roles,
+		Tenant: c.Tenant, Disabled: c.Disabled, CreatedAt: c.CreatedAt.UTC()}
+}
+
+func printClients(w io.Writer, asJSON bool, vs ...clientView) error {
+	if asJSON {
+		enc := json.NewEncoder(w)
+		enc.SetIndent("", "  ")
+		if len(vs) == 1 {
+			return enc.Encode(vs[0])
+		}
+		return enc.Encode(vs)
+	}
+	tw := tabwriter.NewWriter(w, 2, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "ID\tNAME\tGRANTS\tSCOPES\tAUDIENCES\tTENANT\tDISABLED")
+	for _, v := range vs {
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%v\n", v.ID, v.Name, strings.Join(v.Grants, ","), strings.Join(v.Scopes, ","), strings.Join(v.Audiences, ","), v.Tenant, v.Disabled)
+	}
+	if err := tw.Flush(); err != nil {
+		return err
+	}
+	for _, v := range vs {
+		if v.Secret != "" {
+			fmt.Fprintf(w, "\nclient_secret of %s (shown only now; the store keeps its hash):\n%s\n", v.ID, v.Secret)
+		}
+	}
+	return nil
+}
+
+// storeCmd opens the config's store for a subcommand.
+func withStore(path *string, stderr io.Writer, fn func(ctx context.Context, st *sqlstore.Store, args []string) error) func(*cobra.Command, []string) error {
+	return func(cmd *cobra.Command, args []string) error {
+		cfg, err := loadConfig(*path, stderr)
+		if err != nil {
+			return err
+		}
+		st, err := server.OpenStore(cmd.Context(), cfg, true)
+		if err != nil {
+			return err
+		}
+		defer st.Close()
+		return fn(cmd.Context(), st, args)
+	}
+}
+
+func clientsCmd(stdout, stderr io.Writer) *cobra.Command {
+	var path string
+	var asJSON bool
+	c := &cobra.Command{Use: "clients", Short: "Register and manage clients of the built-in OAuth server (talks to the store directly)"}
+	c.PersistentFlags().StringVarP(&path, "config", "c", "", "config file (YAML)")
+	c.PersistentFlags().BoolVar(&asJSON, "json", false, "JSON output")
+	var o oauth.ClientOptions
+	create := &cobra.Command{
+		Use: "create", Short: "Register a confidential client (client_credentials); prints its secret once", Args: cobra.NoArgs,
+		RunE: withStore(&path, stderr, func(ctx context.Context, st *sqlstore.Store, _ []string) error {
+			cl, secret, err := oauth.CreateClient(ctx, st, o, time.Now())
+			if err != nil {
+				return err
+			}
+			v := viewClient(cl)
+			v.Secret = secret
+			return printClients(stdout, asJSON, v)
+		}),
+	}
+	f := create.Flags()
+	f.StringVar(&o.ID, "id", "", "client id (default: generated)")
+	f.StringVar(&o.Name, "name", "", "a name for people")
+	f.StringSliceVar(&o.Scopes, "scope", nil, "a scope it may be granted (repeat)")
+	f.StringSliceVar(&o.Audiences, "audience", nil, "a resource it may get tokens for (repeat; the first is the default)")
+	f.StringSliceVar(&o.Roles, "role", nil, "a role put into its tokens (repeat)")
+	f.StringVar(&o.Tenant, "tenant", "", "tenant put into its tokens")
+	list := &cobra.Command{
+		Use: "list", Short: "List clients", Args: cobra.NoArgs,
+		RunE: withStore(&path, stderr, func(ctx context.Context, st *sqlstore.Store, _ []string) error {
+			cs, err := st.ListClients(ctx)
+			if err != nil {
+				return err
+			}
+			vs := make([]clientView, len(cs))
+			for i, cl := range cs {
+				vs[i] = viewClient(cl)
+			}
+			return printClients(stdout, asJSON, vs...)
+		}),
+	}
+	show := &cobra.Command{
+		Use: "show ID", Short: "Show one client", Args: cobra.ExactArgs(1),
+		RunE: withStore(&path, stderr, func(ctx context.Context, st *sqlstore.Store, args []string) error {
+			cl, err := st.GetClient(ctx, args[0])
+			if err != nil {
+				return err
+			}
+			return printClients(stdout, asJSON, viewClient(cl))
+		}),
+	}
+	rotate := &cobra.Command{
+		Use: "rotate-secret ID", Short: "Give a client a new secret; the old one stops at once", Args: cobra.ExactArgs(1),
+		RunE: withStore(&path, stderr, func(ctx context.Context, st *sqlstore.Store, args []string) error {
+			secret, err := oauth.RotateSecret(ctx, st, args[0], time.Now())
+			if err != nil {
+				return err
+			}
+			cl, err := st.GetClient(ctx, args[0])
+			if err != nil {
+				return err
+			}
+			v := viewClient(cl)
+			v.Secret = secret
+			return printClients(stdout, asJSON, v)
+		}),
+	}
+	var enable bool
+	disable := &cobra.Command{
+		Use: "disable ID", Short: "Stop a client from getting tokens (--enable to undo)", Args: cobra.ExactArgs(1),
+		RunE: withStore(&path, stderr, func(ctx context.Context, st *sqlstore.Store, args []string) error {
+			cl, err := st.UpdateClient(ctx, args[0], func(c *store.OAuthClient) error { c.Disabled, c.UpdatedAt = !enable, time.Now(); return nil })
+			if err != nil {
+				return err
+			}
+			return printClients(stdout, asJSON, viewClient(cl))
+		}),
+	}
+	disable.Flags().BoolVar(&enable, "enable", false, "enable the client again")
+	del := &cobra.Command{
+		Use: "delete ID", Short: "Delete a client (its tokens still work until they expire; revoke them with 'tokens revoke --subject')", Args: cobra.ExactArgs(1),
+		RunE: withStore(&path, stderr, func(ctx context.Context, st *sqlstore.Store, args []string) error {
+			if err := st.DeleteClient(ctx, args[0]); err != nil {
+				return err
+			}
+			fmt.Fprintf(stdout, "deleted %s\n", args[0])
+			return nil
+		}),
+	}
+	c.AddCommand(create, list, show, rotate, disable, del)
+	return c
+}
+
+func signingKeysCmd(stdout, stderr io.Writer) *cobra.Command {
+	var path string
+	c := &cobra.Command{Use: "signing-keys", Short: "List and rotate the built-in OAuth server's signing keys"}
+	c.PersistentFlags().StringVarP(&path, "config", "c", "", "config file (YAML)")
+	ring := func(_ *cobra.Command, st *sqlstore.Store) (*oauth.KeyRing, time.Duration, error) {
+		cfg, err := loadConfig(path, stderr)
+		if err != nil {
+			return nil, 0, err
+		}
+		if cfg.OAuth == nil {
+			return nil, 0, errors.New("the config has no oauth block")
+		}
+		retention := cfg.OAuth.AccessTokenTTL.D() + jwt.MaxLeeway
+		k, err := oauth.NewKeyRing(st, []byte(cfg.OAuth.SigningKeySecret.Value()), retention, nil)
+		return k, retention, err
+	}
+	rotate := &cobra.Command{
+		Use: "rotate", Short: "Make a new signing key; the old one keeps verifying for the token lifetime", Args: cobra.NoArgs,
+		RunE: withStore(&path, stderr, func(ctx context.Context, st *sqlstore.Store, _ []string) error {
+			k, _, err := ring(nil, st)
+			if err != nil {
+				return err
+			}
+			id, err := k.Rotate(ctx)
+			if err != nil {
+				return err
+			}
+			fmt.Fprintf(stdout, "new signing key %s; running instances use it within 30 s\n", id)
+			return nil
+		}),
+	}
+	list := &cobra.Command{
+		Use: "list", Short: "List the signing keys that still verify", Args: cobra.NoArgs,
+		RunE: withStore(&path, stderr, func(ctx context.Context, st *sqlstore.Store, _ []string) error {
+			_, retention, err := ring(nil, st)
+			if err != nil {
+				return err
+			}
+			keys, err := st.SigningKeys(ctx, time.Now().Add(-retention))
+			if err != nil {
+				return err
+			}
+			tw := tabwriter.NewWriter(stdout, 2, 4, 2, ' ', 0)
+			fmt.Fprintln(tw, "KID\tALG\tCREATED\tSTATE")
+			for _, k := range keys {
+				state := "signing"
+				if !k.RetiredAt.IsZero() {
+					state = "retired " + k.RetiredAt.Format(time.RFC3339) + " (verifies only)"
+				}
+				fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", k.ID, k.Alg, k.CreatedAt.Format(time.RFC3339), state)
+			}
+			return tw.Flush()
+		}),
+	}
+	c.AddCommand(rotate, list)
+	return c
+}
