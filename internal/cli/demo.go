@@ -62,6 +62,10 @@ func demoCmd(stdout, stderr io.Writer) *cobra.Command {
 					return fmt.Errorf("demo OpenAPI document: %w", err)
 				}
 			}
+			s.OAuthSecretFile = filepath.Join(s.DataDir, "oauth-signing-key-secret")
+			if err := demo.EnsureSecret(s.OAuthSecretFile); err != nil {
+				return fmt.Errorf("demo OAuth secret: %w", err)
+			}
 			path := filepath.Join(s.DataDir, "demo.yaml")
 			if err := os.WriteFile(path, []byte(demo.Config(s)), 0o600); err != nil {
 				return fmt.Errorf("demo config: %w", err)
@@ -75,9 +79,13 @@ func demoCmd(stdout, stderr io.Writer) *cobra.Command {
 			if err != nil {
 				return err
 			}
+			client, err := demoClient(ctx, cfg, filepath.Join(s.DataDir, "demo-oauth-client.json"))
+			if err != nil {
+				return err
+			}
 			return server.Run(ctx, server.Options{
 				Config: cfg, ConfigPath: path, Reload: sighup(ctx), LogOutput: stderr, Version: Version,
-				OnReady: func(r server.Ready) { printDemo(stdout, path, r, keys) },
+				OnReady: func(r server.Ready) { printDemo(stdout, path, r, keys, client) },
 			})
 		},
 	}
@@ -103,7 +111,17 @@ func demoKeys(ctx context.Context, cfg *gatehouse.Config, path string) (demo.Key
 	return demo.EnsureKeys(ctx, m, path)
 }
 
-func printDemo(w io.Writer, path string, r server.Ready, k demo.Keys) {
+// demoClient registers (once) and returns the demo's OAuth client.
+func demoClient(ctx context.Context, cfg *gatehouse.Config, path string) (demo.Client, error) {
+	st, err := server.OpenStore(ctx, cfg, true)
+	if err != nil {
+		return demo.Client{}, err
+	}
+	defer st.Close()
+	return demo.EnsureClient(ctx, st, path)
+}
+
+func printDemo(w io.Writer, path string, r server.Ready, k demo.Keys, client demo.Client) {
 	ca := r.CAFile
 	pub := "https://" + r.PublicAddr
 	c := "curl --cacert " + ca
@@ -142,6 +160,13 @@ Try it:
   %[6]s -s -H 'X-API-Key: %[7]s' -H 'Content-Type: application/json' -d '{"tenant":"acme","owner":"alice","item":"tnt","quantity":"three"}' %[1]s/api/orders; echo
   %[6]s -s -o /dev/null -w '%%{http_code}\n' -H 'X-API-Key: %[7]s' -H 'Content-Type: text/plain' -d 'tnt' %[1]s/api/orders
 
+  # OAuth 2.0 client credentials: the built-in server issues a 10-minute JWT access token (EdDSA,
+  # typ at+jwt); orders-list takes it as well as an API key. Metadata: %[1]s/.well-known/oauth-authorization-server
+  TOKEN=$(%[6]s -s -u '%[10]s:%[11]s' -d grant_type=client_credentials -d scope=orders:read %[1]s/oauth2/token | sed -E 's/.*"access_token":"([^"]+)".*/\1/')
+  %[6]s -s -w ' %%{http_code}\n' -H "Authorization: Bearer $TOKEN" %[1]s/api/orders
+  # revoke it (RFC 7009): the next call gets 401
+  %[6]s -s -u '%[10]s:%[11]s' -d "token=$TOKEN" %[1]s/oauth2/revoke; %[6]s -s -o /dev/null -w '%%{http_code}\n' -H "Authorization: Bearer $TOKEN" %[1]s/api/orders
+
   # a key in the URL is refused (and should be revoked)
   %[6]s -i '%[1]s/api/orders?api_key=%[7]s'
 
@@ -160,7 +185,7 @@ Try it:
   go run ./cmd/gatehouse keys list --config %[4]s
   %[6]s -s -H 'Authorization: Bearer %[9]s' https://%[3]s/v1/keys?tenant=acme
   %[6]s -s -H 'Authorization: Bearer %[9]s' -d '{"owner":"erin","tenant":"acme","scopes":["orders:read"]}' https://%[3]s/v1/keys
-`, pub, ca, r.AdminAddr, path, filepath.Join(filepath.Dir(path), "demo-keys.json"), c, k.Alice, k.Carol, k.Admin)
+`, pub, ca, r.AdminAddr, path, filepath.Join(filepath.Dir(path), "demo-keys.json"), c, k.Alice, k.Carol, k.Admin, client.ID, client.Secret)
 	if r.HTTPAddr != "" {
 		fmt.Fprintf(w, `
   # plain HTTP is refused for APIs (TLS-06)

@@ -59,7 +59,7 @@ func TestDemoConfigIsValid(t *testing.T) {
 	if err := os.WriteFile(spec, []byte(OpenAPI), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	src := Config(Settings{Listen: "127.0.0.1:8443", HTTPListen: "127.0.0.1:8080", AdminListen: "127.0.0.1:9443", DataDir: dir, Upstream: "http://127.0.0.1:1", SecretFile: secret, PolicyFile: pol, SpecFile: spec})
+	src := Config(Settings{Listen: "127.0.0.1:8443", HTTPListen: "127.0.0.1:8080", AdminListen: "127.0.0.1:9443", DataDir: dir, Upstream: "http://127.0.0.1:1", SecretFile: secret, PolicyFile: pol, SpecFile: spec, OAuthSecretFile: secret})
 	cfg, err := gatehouse.Parse("demo.yaml", []byte(src))
 	if err != nil {
 		t.Fatal(err)

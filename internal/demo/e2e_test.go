@@ -2,6 +2,7 @@ package demo
 
 import (
 	"context"
+	"encoding/json"
 	"io"
 	"log/slog"
 	"net/http"
@@ -10,9 +11,12 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/gatehouse-dev/gatehouse"
 	"github.com/gatehouse-dev/gatehouse/apikey"
+	"github.com/gatehouse-dev/gatehouse/oauth"
+	"github.com/gatehouse-dev/gatehouse/revocation"
 	"github.com/gatehouse-dev/gatehouse/store/sqlite"
 )
 
@@ -25,8 +29,12 @@ func TestDemoEndToEnd(t *testing.T) {
 	up := httptest.NewServer(NewOrders(nil).Handler())
 	defer up.Close()
 	s := Settings{Listen: "127.0.0.1:0", AdminListen: "127.0.0.1:0", DataDir: dir, Upstream: up.URL,
-		SecretFile: filepath.Join(dir, "secret"), PolicyFile: filepath.Join(dir, "demo.cedar"), SpecFile: filepath.Join(dir, "orders.openapi.yaml")}
+		SecretFile: filepath.Join(dir, "secret"), PolicyFile: filepath.Join(dir, "demo.cedar"), SpecFile: filepath.Join(dir, "orders.openapi.yaml"),
+		OAuthSecretFile: filepath.Join(dir, "oauth-secret")}
 	if err := EnsureSecret(s.SecretFile); err != nil {
+		t.Fatal(err)
+	}
+	if err := EnsureSecret(s.OAuthSecretFile); err != nil {
 		t.Fatal(err)
 	}
 	os.WriteFile(s.PolicyFile, []byte(Policies), 0o600)
@@ -48,7 +56,23 @@ func TestDemoEndToEnd(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	gw, err := gatehouse.New(cfg, gatehouse.Deps{Log: slog.New(slog.DiscardHandler), AccessLog: io.Discard, APIKeys: m})
+	ring, err := oauth.NewKeyRing(st, []byte(cfg.OAuth.SigningKeySecret.Value()), time.Hour, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := ring.Load(ctx); err != nil {
+		t.Fatal(err)
+	}
+	revoked := revocation.New(st, nil)
+	authServer, err := oauth.New(oauth.Config{Issuer: cfg.OAuth.Issuer, Store: st, Keys: ring, Revocations: revoked})
+	if err != nil {
+		t.Fatal(err)
+	}
+	client, err := EnsureClient(ctx, st, filepath.Join(dir, "client.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	gw, err := gatehouse.New(cfg, gatehouse.Deps{Log: slog.New(slog.DiscardHandler), AccessLog: io.Discard, APIKeys: m, OAuth: authServer, TokenRevocations: revoked})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -96,5 +120,45 @@ func TestDemoEndToEnd(t *testing.T) {
 		if status != c.status || !strings.Contains(body, c.contains) {
 			t.Errorf("%s %s %s: %d %s, want %d with %q", c.method, c.path, c.body, status, body, c.status, c.contains)
 		}
+	}
+	// The printed client credentials flow: a token from the gateway's own
+	// token endpoint opens orders-list; after revocation it does not.
+	tokenReq := func(path, form string) *http.Response {
+		req, _ := http.NewRequest(http.MethodPost, srv.URL+path, strings.NewReader(form))
+		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+		req.SetBasicAuth(client.ID, client.Secret)
+		res, err := http.DefaultTransport.RoundTrip(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return res
+	}
+	res := tokenReq("/oauth2/token", "grant_type=client_credentials&scope=orders:read")
+	var tok struct {
+		AccessToken string `json:"access_token"`
+	}
+	json.NewDecoder(res.Body).Decode(&tok)
+	res.Body.Close()
+	if res.StatusCode != 200 || tok.AccessToken == "" {
+		t.Fatalf("token endpoint: %d", res.StatusCode)
+	}
+	withToken := func() int {
+		req, _ := http.NewRequest(http.MethodGet, srv.URL+"/api/orders", nil)
+		req.Header.Set("Authorization", "Bearer "+tok.AccessToken)
+		res, err := http.DefaultTransport.RoundTrip(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		res.Body.Close()
+		return res.StatusCode
+	}
+	if code := withToken(); code != 200 {
+		t.Fatalf("orders-list with an access token: %d", code)
+	}
+	if res := tokenReq("/oauth2/revoke", "token="+tok.AccessToken); res.StatusCode != 200 {
+		t.Fatalf("revoke: %d", res.StatusCode)
+	}
+	if code := withToken(); code != 401 {
+		t.Fatalf("revoked token: %d", code)
 	}
 }

@@ -8,9 +8,12 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"time"
 
 	"github.com/gatehouse-dev/gatehouse/admin"
 	"github.com/gatehouse-dev/gatehouse/apikey"
+	"github.com/gatehouse-dev/gatehouse/oauth"
+	"github.com/gatehouse-dev/gatehouse/store"
 )
 
 // Keys are the demo's API keys, kept (0600) in the data directory so the
@@ -63,4 +66,30 @@ func EnsureKeys(ctx context.Context, m *apikey.Manager, path string) (Keys, erro
 	}
 	b, _ := json.MarshalIndent(k, "", "  ")
 	return k, os.WriteFile(path, b, 0o600)
+}
+
+// Client is the demo's OAuth client (client credentials).
+type Client struct {
+	ID     string `json:"client_id"`
+	Secret string `json:"client_secret"`
+}
+
+// EnsureClient returns the demo OAuth client stored at path while it is
+// registered, or registers it anew.
+func EnsureClient(ctx context.Context, st store.OAuth, path string) (Client, error) {
+	var c Client
+	if b, err := os.ReadFile(path); err == nil && json.Unmarshal(b, &c) == nil {
+		if _, err := st.GetClient(ctx, c.ID); err == nil {
+			return c, nil
+		}
+	}
+	_ = st.DeleteClient(ctx, "demo-reports")
+	rec, secret, err := oauth.CreateClient(ctx, st, oauth.ClientOptions{ID: "demo-reports", Name: "demo reporting service",
+		Scopes: []string{"orders:read"}, Audiences: []string{"orders-api"}, Tenant: "acme", Roles: []string{"service"}}, time.Now())
+	if err != nil {
+		return c, fmt.Errorf("demo client: %w", err)
+	}
+	c = Client{ID: rec.ID, Secret: secret}
+	b, _ := json.MarshalIndent(c, "", "  ")
+	return c, os.WriteFile(path, b, 0o600)
 }
