@@ -1,6 +1,7 @@
 // Package admin serves the admin listener: liveness (/healthz), readiness
 // (/readyz), Prometheus metrics (/metrics) and the JSON admin API under
-// /v1/ (API keys: /v1/keys; token revocation: /v1/tokens), which needs an API key with role
+// /v1/ (API keys: /v1/keys; OAuth clients: /v1/clients; token revocation:
+// /v1/tokens), which needs an API key with role
 // gatehouse:admin. It is never mounted on the public listener (PRX-06) and
 // binds to loopback by default (CFG-01). Every answer is no-store (HDR-02).
 package admin
@@ -13,6 +14,7 @@ import (
 	"github.com/gatehouse-dev/gatehouse/policy"
 	"github.com/gatehouse-dev/gatehouse/problem"
 	"github.com/gatehouse-dev/gatehouse/revocation"
+	"github.com/gatehouse-dev/gatehouse/store"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 )
@@ -33,6 +35,9 @@ type Options struct {
 	// Revocations, when set with Keys, serves POST /v1/tokens/revoke and
 	// GET /v1/tokens/revoked.
 	Revocations *revocation.List
+	// Clients, when set with Keys, serves /v1/clients (the built-in OAuth
+	// server's clients).
+	Clients store.OAuth
 	// ForwardAuth, when set, is served at /v1/forward-auth (no admin key:
 	// it authenticates the original request's own credentials).
 	ForwardAuth http.Handler
@@ -58,6 +63,16 @@ func Handler(o Options) http.Handler {
 		api.register(mux)
 		if o.Decide != nil {
 			mux.HandleFunc("POST /v1/decide", api.admin(decideHandler(o.Decide)))
+		}
+		if o.Clients != nil {
+			c := &clientsAPI{st: o.Clients}
+			mux.HandleFunc("POST /v1/clients", api.admin(c.create))
+			mux.HandleFunc("GET /v1/clients", api.admin(c.list))
+			mux.HandleFunc("GET /v1/clients/{id}", api.admin(c.get))
+			mux.HandleFunc("POST /v1/clients/{id}/rotate-secret", api.admin(c.rotate))
+			mux.HandleFunc("POST /v1/clients/{id}/disable", api.admin(c.setDisabled(true)))
+			mux.HandleFunc("POST /v1/clients/{id}/enable", api.admin(c.setDisabled(false)))
+			mux.HandleFunc("DELETE /v1/clients/{id}", api.admin(c.delete))
 		}
 		if o.Revocations != nil {
 			t := &tokensAPI{l: o.Revocations}

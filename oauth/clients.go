@@ -98,3 +98,24 @@ func RotateSecret(ctx context.Context, st store.OAuth, id string, now time.Time)
 	}
 	return plain, nil
 }
+
+// ClientView is a client as operators see it: never its secret hash.
+type ClientView struct {
+	ID        string    `json:"id"`
+	Name      string    `json:"name,omitempty"`
+	Grants    []string  `json:"grants"`
+	Scopes    []string  `json:"scopes"`
+	Audiences []string  `json:"audiences"`
+	Roles     []string  `json:"roles,omitempty"`
+	Tenant    string    `json:"tenant,omitempty"`
+	Disabled  bool      `json:"disabled"`
+	CreatedAt time.Time `json:"created_at"`
+	// Secret is set only in the answer that made it.
+	Secret string `json:"client_secret,omitempty"`
+}
+
+// ViewClient returns the view of c.
+func ViewClient(c *store.OAuthClient) ClientView {
+	return ClientView{ID: c.ID, Name: c.Name, Grants: c.Grants, Scopes: c.Scopes, Audiences: c.Audiences, Roles: c.Roles,
+		Tenant: c.Tenant, Disabled: c.Disabled, CreatedAt: c.CreatedAt.UTC()}
+}

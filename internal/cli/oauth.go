@@ -18,27 +18,7 @@ import (
 	"github.com/spf13/cobra"
 )
 
-// clientView is a client as the command line shows it: never a secret
-// hash.
-type clientView struct {
-	ID        string    `json:"id"`
-	Name      string    `json:"name,omitempty"`
-	Grants    []string  `json:"grants"`
-	Scopes    []string  `json:"scopes"`
-	Audiences []string  `json:"audiences"`
-	Roles     []string  `json:"roles,omitempty"`
-	Tenant    string    `json:"tenant,omitempty"`
-	Disabled  bool      `json:"disabled"`
-	CreatedAt time.Time `json:"created_at"`
-	Secret    string    `json:"client_secret,omitempty"` // only when just made
-}
-
-func viewClient(c *store.OAuthClient) clientView {
-	return clientView{ID: c.ID, Name: c.Name, Grants: c.Grants, Scopes: c.Scopes, Audiences: c.Audiences, Roles: c.Roles,
-		Tenant: c.Tenant, Disabled: c.Disabled, CreatedAt: c.CreatedAt.UTC()}
-}
-
-func printClients(w io.Writer, asJSON bool, vs ...clientView) error {
+func printClients(w io.Writer, asJSON bool, vs ...oauth.ClientView) error {
 	if asJSON {
 		enc := json.NewEncoder(w)
 		enc.SetIndent("", "  ")
@@ -93,7 +73,7 @@ func clientsCmd(stdout, stderr io.Writer) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			v := viewClient(cl)
+			v := oauth.ViewClient(cl)
 			v.Secret = secret
 			return printClients(stdout, asJSON, v)
 		}),
@@ -112,9 +92,9 @@ func clientsCmd(stdout, stderr io.Writer) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			vs := make([]clientView, len(cs))
+			vs := make([]oauth.ClientView, len(cs))
 			for i, cl := range cs {
-				vs[i] = viewClient(cl)
+				vs[i] = oauth.ViewClient(cl)
 			}
 			return printClients(stdout, asJSON, vs...)
 		}),
@@ -126,7 +106,7 @@ func clientsCmd(stdout, stderr io.Writer) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			return printClients(stdout, asJSON, viewClient(cl))
+			return printClients(stdout, asJSON, oauth.ViewClient(cl))
 		}),
 	}
 	rotate := &cobra.Command{
@@ -140,7 +120,7 @@ func clientsCmd(stdout, stderr io.Writer) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			v := viewClient(cl)
+			v := oauth.ViewClient(cl)
 			v.Secret = secret
 			return printClients(stdout, asJSON, v)
 		}),
@@ -153,7 +133,7 @@ func clientsCmd(stdout, stderr io.Writer) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			return printClients(stdout, asJSON, viewClient(cl))
+			return printClients(stdout, asJSON, oauth.ViewClient(cl))
 		}),
 	}
 	disable.Flags().BoolVar(&enable, "enable", false, "enable the client again")

@@ -32,6 +32,7 @@ import (
 	"github.com/gatehouse-dev/gatehouse/ratelimit"
 	"github.com/gatehouse-dev/gatehouse/ratelimit/redislimit"
 	"github.com/gatehouse-dev/gatehouse/revocation"
+	"github.com/gatehouse-dev/gatehouse/store"
 	"github.com/gatehouse-dev/gatehouse/store/postgres"
 	"github.com/gatehouse-dev/gatehouse/store/sqlite"
 	"github.com/gatehouse-dev/gatehouse/store/sqlstore"
@@ -211,7 +212,7 @@ func Run(ctx context.Context, o Options) error {
 		}
 	}
 	ah := admin.Handler(admin.Options{Ready: isReady.Load, Registry: gw.Metrics().Registry, Version: o.Version, Keys: keyManager,
-		Decide: gw.Decide, ForwardAuth: gw.ForwardAuth(), Revocations: revoked})
+		Decide: gw.Decide, ForwardAuth: gw.ForwardAuth(), Revocations: revoked, Clients: clientStore(authServer, st)})
 	if err := listen("admin", cfg.Admin.Address, ah, adminTLS); err != nil {
 		return err
 	}
@@ -493,6 +494,14 @@ func watchConfig(ctx context.Context, path string, reload <-chan struct{}, gw *g
 			}
 		}
 	}
+}
+
+// clientStore is the store behind /v1/clients: only with the OAuth server.
+func clientStore(srv *oauth.Server, st *sqlstore.Store) store.OAuth {
+	if srv == nil {
+		return nil
+	}
+	return st
 }
 
 // startOAuth loads (or creates) the signing keys and starts the built-in
