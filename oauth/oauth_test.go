@@ -10,6 +10,7 @@ import (
 	"net/url"
 	"path/filepath"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -286,5 +287,33 @@ func TestSigningKeyRotation(t *testing.T) {
 	}
 	if _, err := NewKeyRing(e.st, []byte("short"), time.Hour, nil); err == nil {
 		t.Fatal("a short sealing secret was accepted")
+	}
+}
+
+// Online guessing: after 10 failures within a minute a client id is
+// refused (429) even with the right secret, then works again.
+func TestClientAuthThrottle(t *testing.T) {
+	e := setup(t)
+	var now atomic.Int64
+	now.Store(time.Now().UnixNano())
+	e.s.throttle.mu.Lock()
+	e.s.throttle.now = func() time.Time { return time.Unix(0, now.Load()) }
+	e.s.throttle.mu.Unlock()
+	cc := url.Values{"grant_type": {"client_credentials"}}
+	for range maxAuthFailures {
+		if res, _ := e.post(t, "/oauth2/token", cc, e.id, "wrong"); res.StatusCode != 401 {
+			t.Fatalf("failure: %d", res.StatusCode)
+		}
+	}
+	res, body := e.post(t, "/oauth2/token", cc, e.id, e.sec)
+	if res.StatusCode != 429 || res.Header.Get("Retry-After") == "" || body["error"] != "temporarily_unavailable" {
+		t.Fatalf("locked out: %d %v", res.StatusCode, body)
+	}
+	if res, _ := e.post(t, "/oauth2/token", cc, e.id2, e.sec2); res.StatusCode != 200 {
+		t.Fatalf("another client: %d", res.StatusCode)
+	}
+	now.Add(int64(authFailureWindow + time.Second))
+	if res, _ := e.post(t, "/oauth2/token", cc, e.id, e.sec); res.StatusCode != 200 {
+		t.Fatalf("after the window: %d", res.StatusCode)
 	}
 }

@@ -33,6 +33,7 @@ import (
 	"net/http"
 	"net/url"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 
@@ -61,6 +62,7 @@ type Server struct {
 	cfg      Config
 	verifier *jwt.Verifier
 	issuer   *jwt.Issuer
+	throttle *throttle
 }
 
 // DefaultAccessTokenTTL is the access token lifetime when none is set.
@@ -95,7 +97,7 @@ func New(cfg Config) (*Server, error) {
 	if err != nil {
 		return nil, err
 	}
-	s := &Server{cfg: cfg, issuer: iss}
+	s := &Server{cfg: cfg, issuer: iss, throttle: newThrottle(cfg.Now)}
 	var rev jwt.Revocations
 	if cfg.Revocations != nil {
 		rev = cfg.Revocations
@@ -144,18 +146,31 @@ func writeJSON(w http.ResponseWriter, status int, v any) {
 
 // oauthError is an RFC 6749 section 5.2 error.
 type oauthError struct {
-	status int
-	code   string
-	desc   string
+	status     int
+	code       string
+	desc       string
+	retryAfter time.Duration
 }
 
 func (e *oauthError) Error() string { return e.code + ": " + e.desc }
 
-func fail(status int, code, desc string) *oauthError { return &oauthError{status, code, desc} }
+func fail(status int, code, desc string) *oauthError {
+	return &oauthError{status: status, code: code, desc: desc}
+}
+
+func truncate(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	return s[:n] + "..."
+}
 
 func (s *Server) writeError(w http.ResponseWriter, e *oauthError) {
 	if e.status == http.StatusUnauthorized {
 		w.Header().Set("WWW-Authenticate", `Basic realm="gatehouse-oauth"`)
+	}
+	if e.retryAfter > 0 {
+		w.Header().Set("Retry-After", strconv.Itoa(int(e.retryAfter.Seconds())+1))
 	}
 	writeJSON(w, e.status, map[string]string{"error": e.code, "error_description": e.desc})
 }
@@ -238,6 +253,11 @@ func (s *Server) authenticate(ctx context.Context, r *http.Request, f url.Values
 	if id == "" || secret == "" {
 		return nil, fail(http.StatusUnauthorized, "invalid_client", "client authentication is required")
 	}
+	if left, blocked := s.throttle.blocked(id); blocked {
+		e := fail(http.StatusTooManyRequests, "temporarily_unavailable", "too many failed authentications of this client; retry later")
+		e.retryAfter = left
+		return nil, e
+	}
 	c, err := s.cfg.Store.GetClient(ctx, id)
 	if err != nil {
 		if !errors.Is(err, store.ErrNotFound) {
@@ -248,6 +268,8 @@ func (s *Server) authenticate(ctx context.Context, r *http.Request, f url.Values
 	}
 	sum := sha256.Sum256([]byte(secret))
 	if c == nil || c.Public || len(c.SecretHash) != len(sum) || subtle.ConstantTimeCompare(c.SecretHash, sum[:]) != 1 || c.Disabled {
+		s.throttle.failed(id)
+		s.cfg.Log.Info("oauth: client authentication failed", "client_id", truncate(id, 64), "ip", r.RemoteAddr)
 		return nil, fail(http.StatusUnauthorized, "invalid_client", "client authentication failed")
 	}
 	return c, nil
