@@ -30,6 +30,7 @@ type KeyRing struct {
 	now       func() time.Time
 	mu        sync.RWMutex
 	activeID  string
+	activeAt  time.Time
 	active    ed25519.PrivateKey
 	public    []jwt.StaticKey
 }
@@ -77,6 +78,7 @@ func (k *KeyRing) Load(ctx context.Context) error {
 
 func (k *KeyRing) use(keys []*store.SigningKey) error {
 	var activeID string
+	var activeAt time.Time
 	var active ed25519.PrivateKey
 	public := make([]jwt.StaticKey, 0, len(keys))
 	for _, sk := range keys {
@@ -89,14 +91,14 @@ func (k *KeyRing) use(keys []*store.SigningKey) error {
 			if err != nil {
 				return fmt.Errorf("oauth: signing key %s cannot be unsealed (wrong signing_key_secret?): %w", sk.ID, err)
 			}
-			active, activeID = ed25519.NewKeyFromSeed(seed), sk.ID
+			active, activeID, activeAt = ed25519.NewKeyFromSeed(seed), sk.ID, sk.CreatedAt
 		}
 	}
 	if active == nil {
 		return errors.New("oauth: no active signing key")
 	}
 	k.mu.Lock()
-	k.activeID, k.active, k.public = activeID, active, public
+	k.activeID, k.activeAt, k.active, k.public = activeID, activeAt, active, public
 	k.mu.Unlock()
 	return nil
 }
@@ -122,6 +124,19 @@ func (k *KeyRing) Rotate(ctx context.Context) (string, error) {
 		return "", err
 	}
 	return id, k.use(keys)
+}
+
+// RotateIfOlder rotates when the active key is older than maxAge (0:
+// never); it reports whether it did.
+func (k *KeyRing) RotateIfOlder(ctx context.Context, maxAge time.Duration) (bool, error) {
+	k.mu.RLock()
+	at := k.activeAt
+	k.mu.RUnlock()
+	if maxAge <= 0 || k.now().Sub(at) < maxAge {
+		return false, nil
+	}
+	_, err := k.Rotate(ctx)
+	return err == nil, err
 }
 
 // Refresh reloads the keys (another instance may have rotated).

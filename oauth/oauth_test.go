@@ -281,6 +281,17 @@ func TestSigningKeyRotation(t *testing.T) {
 	if len(set.Keys) != 2 || set.Keys[0]["kid"] != newKid || set.Keys[0]["d"] != "" {
 		t.Fatalf("jwks %+v", set)
 	}
+	if rotated, err := e.keys.RotateIfOlder(ctx, time.Hour); err != nil || rotated {
+		t.Fatalf("a fresh key was rotated: %v", err)
+	}
+	later := time.Now().Add(2 * time.Hour)
+	aged, _ := NewKeyRing(e.st, secret, time.Hour, func() time.Time { return later })
+	if err := aged.Load(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if rotated, err := aged.RotateIfOlder(ctx, time.Hour); err != nil || !rotated {
+		t.Fatalf("an old key was not rotated: %v", err)
+	}
 	wrong, _ := NewKeyRing(e.st, []byte(strings.Repeat("w", 32)), time.Hour, nil)
 	if err := wrong.Load(ctx); err == nil || !strings.Contains(err.Error(), "unsealed") {
 		t.Fatalf("wrong secret: %v", err)

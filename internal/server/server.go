@@ -532,6 +532,12 @@ func startOAuth(ctx context.Context, o *gatehouse.OAuthServer, st *sqlstore.Stor
 			case <-t.C:
 				if err := keys.Refresh(ctx); err != nil {
 					log.Warn("signing keys not refreshed; the loaded ones keep signing", "err", err)
+					continue
+				}
+				if rotated, err := keys.RotateIfOlder(ctx, o.RotateEvery.D()); err != nil {
+					log.Warn("scheduled signing key rotation failed; the current key keeps signing", "err", err)
+				} else if rotated {
+					log.Info("signing key rotated on schedule", "every", o.RotateEvery.D().String())
 				}
 			}
 		}
