@@ -374,17 +374,7 @@ func (c *captureWriter) Unwrap() http.ResponseWriter {
 // checked) and passes the cause on to the access log.
 func (c *captureWriter) RecordProblem(p *problem.Problem) {
 	c.own = true
-	for w := c.inner; w != nil; {
-		if rec, ok := w.(problem.CauseRecorder); ok {
-			rec.RecordProblem(p)
-			return
-		}
-		u, ok := w.(interface{ Unwrap() http.ResponseWriter })
-		if !ok {
-			return
-		}
-		w = u.Unwrap()
-	}
+	problem.RecordCause(c.inner, p)
 }
 
 func (c *captureWriter) flushHeld() {

@@ -123,17 +123,7 @@ type CauseRecorder interface {
 // unwraps to) implements CauseRecorder, the problem is handed to it so the
 // internal cause reaches the log.
 func Write(w http.ResponseWriter, r *http.Request, p *Problem) {
-	for cw := w; cw != nil; {
-		if rec, ok := cw.(CauseRecorder); ok {
-			rec.RecordProblem(p)
-			break
-		}
-		u, ok := cw.(interface{ Unwrap() http.ResponseWriter })
-		if !ok {
-			break
-		}
-		cw = u.Unwrap()
-	}
+	RecordCause(w, p)
 	body := Marshal(p, RequestID(r.Context()))
 	h := w.Header()
 	h.Set("Content-Type", "application/problem+json")
@@ -145,6 +135,22 @@ func Write(w http.ResponseWriter, r *http.Request, p *Problem) {
 	w.WriteHeader(p.Status)
 	if r.Method != http.MethodHead {
 		_, _ = w.Write(body)
+	}
+}
+
+// RecordCause hands p to the first CauseRecorder among w and the writers it
+// unwraps to, if any.
+func RecordCause(w http.ResponseWriter, p *Problem) {
+	for cw := w; cw != nil; {
+		if rec, ok := cw.(CauseRecorder); ok {
+			rec.RecordProblem(p)
+			return
+		}
+		u, ok := cw.(interface{ Unwrap() http.ResponseWriter })
+		if !ok {
+			return
+		}
+		cw = u.Unwrap()
 	}
 }
 

@@ -50,14 +50,19 @@ func openKeys(ctx context.Context, path string, stderr io.Writer) (*keysEnv, err
 	return &keysEnv{st: st, m: m, cfg: cfg}, nil
 }
 
+// printJSON writes one value, or a list of several, indented.
+func printJSON[T any](w io.Writer, vs []T) error {
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	if len(vs) == 1 {
+		return enc.Encode(vs[0])
+	}
+	return enc.Encode(vs)
+}
+
 func printKeys(w io.Writer, asJSON bool, views ...apikey.View) error {
 	if asJSON {
-		enc := json.NewEncoder(w)
-		enc.SetIndent("", "  ")
-		if len(views) == 1 {
-			return enc.Encode(views[0])
-		}
-		return enc.Encode(views)
+		return printJSON(w, views)
 	}
 	tw := tabwriter.NewWriter(w, 2, 4, 2, ' ', 0)
 	fmt.Fprintln(tw, "ID\tOWNER\tTENANT\tSTATUS\tROLES\tSCOPES\tCREATED\tLAST USED")

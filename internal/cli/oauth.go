@@ -2,7 +2,6 @@ package cli
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -20,12 +19,7 @@ import (
 
 func printClients(w io.Writer, asJSON bool, vs ...oauth.ClientView) error {
 	if asJSON {
-		enc := json.NewEncoder(w)
-		enc.SetIndent("", "  ")
-		if len(vs) == 1 {
-			return enc.Encode(vs[0])
-		}
-		return enc.Encode(vs)
+		return printJSON(w, vs)
 	}
 	tw := tabwriter.NewWriter(w, 2, 4, 2, ' ', 0)
 	fmt.Fprintln(tw, "ID\tNAME\tGRANTS\tSCOPES\tAUDIENCES\tTENANT\tDISABLED")
