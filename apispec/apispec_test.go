@@ -287,6 +287,11 @@ func TestLoadErrors(t *testing.T) {
 		t.Fatal("missing file loaded")
 	}
 	dir := t.TempDir()
+	dup := filepath.Join(dir, "dup.yaml")
+	os.WriteFile(dup, []byte("openapi: 3.1.0\ninfo: {title: t, version: \"1\"}\npaths:\n  /x:\n    post:\n      requestBody:\n        content:\n          application/json:\n            schema:\n              type: object\n              properties: {a: {type: integer}}\n              properties: {b: {type: string}}\n      responses: {\"200\": {description: ok}}\n"), 0o600)
+	if _, err = Load(dup, Options{}); err == nil || !strings.Contains(err.Error(), `line 12: key "properties" repeated (first at line 11)`) {
+		t.Fatalf("duplicate key: %v", err)
+	}
 	swagger := filepath.Join(dir, "swagger.yaml")
 	os.WriteFile(swagger, []byte("swagger: \"2.0\"\ninfo: {title: x, version: \"1\"}\npaths: {}\n"), 0o600)
 	if _, err = Load(swagger, Options{}); err == nil || !strings.Contains(err.Error(), "3.0 and 3.1") {

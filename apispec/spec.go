@@ -35,6 +35,7 @@ import (
 	"github.com/pb33f/libopenapi-validator/radix"
 	"github.com/pb33f/libopenapi/datamodel"
 	v3 "github.com/pb33f/libopenapi/datamodel/high/v3"
+	"go.yaml.in/yaml/v3"
 
 	verrors "github.com/pb33f/libopenapi-validator/errors"
 )
@@ -101,6 +102,9 @@ func Load(file string, o Options) (*Spec, error) {
 	data, err := readLimited(file)
 	if err != nil {
 		return nil, &LoadError{File: file, Problems: []string{err.Error()}}
+	}
+	if probs := duplicateKeys(data); len(probs) > 0 {
+		return nil, &LoadError{File: file, Problems: probs}
 	}
 	logs := &collector{}
 	remote := &remoteRefs{allow: o.AllowRemoteRefs, client: &http.Client{Timeout: o.RemoteTimeout}}
@@ -246,6 +250,36 @@ func (c *collector) messages() []string {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	return slices.Clone(c.msgs)
+}
+
+// duplicateKeys finds mapping keys given twice in a YAML or JSON document.
+// The parser keeps one of them silently, so the document would not mean
+// what it says (two "properties" blocks, say).
+func duplicateKeys(data []byte) []string {
+	var root yaml.Node
+	if err := yaml.Unmarshal(data, &root); err != nil {
+		return nil // the OpenAPI parser reports syntax errors itself
+	}
+	var out []string
+	var walk func(n *yaml.Node)
+	walk = func(n *yaml.Node) {
+		if n.Kind == yaml.MappingNode {
+			seen := map[string]int{}
+			for i := 0; i+1 < len(n.Content); i += 2 {
+				k := n.Content[i]
+				if first, dup := seen[k.Value]; dup && len(out) < 20 {
+					out = append(out, fmt.Sprintf("line %d: key %q repeated (first at line %d)", k.Line, k.Value, first))
+				} else {
+					seen[k.Value] = k.Line
+				}
+			}
+		}
+		for _, c := range n.Content {
+			walk(c)
+		}
+	}
+	walk(&root)
+	return out
 }
 
 // documentProblem describes one way the document breaks the OpenAPI
