@@ -673,6 +673,7 @@ func (v *validator) oauth() {
 	if d := o.AccessTokenTTL.D(); d < time.Minute || d > time.Hour {
 		v.errf("oauth.access_token_ttl", "must be between 1m and 1h")
 	}
+	v.oneOf("oauth.algorithm", o.Algorithm, "EdDSA", "ES256", "RS256")
 	if d := o.RotateEvery.D(); d < time.Hour {
 		v.errf("oauth.rotate_every", "must be at least 1h")
 	}

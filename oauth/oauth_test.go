@@ -36,7 +36,9 @@ type env struct {
 
 var secret = []byte(strings.Repeat("s", 32))
 
-func setup(t *testing.T) *env {
+func setup(t *testing.T) *env { return setupAlg(t, "EdDSA") }
+
+func setupAlg(t *testing.T, alg string) *env {
 	t.Helper()
 	ctx := context.Background()
 	st, err := sqlite.Open(ctx, filepath.Join(t.TempDir(), "gh.db"), true)
@@ -46,6 +48,9 @@ func setup(t *testing.T) *env {
 	t.Cleanup(func() { st.Close() })
 	keys, err := NewKeyRing(st, secret, time.Hour, nil)
 	if err != nil {
+		t.Fatal(err)
+	}
+	if err := keys.UseAlgorithm(alg); err != nil {
 		t.Fatal(err)
 	}
 	if err := keys.Load(ctx); err != nil {
@@ -262,7 +267,7 @@ func TestSigningKeyRotation(t *testing.T) {
 	e := setup(t)
 	ctx := context.Background()
 	old := e.token(t, e.id, e.sec)
-	oldKid, _ := e.keys.signer()
+	oldKid, _, _ := e.keys.signer()
 	newKid, err := e.keys.Rotate(ctx)
 	if err != nil || newKid == oldKid {
 		t.Fatalf("rotate: %v", err)
@@ -326,5 +331,42 @@ func TestClientAuthThrottle(t *testing.T) {
 	now.Add(int64(authFailureWindow + time.Second))
 	if res, _ := e.post(t, "/oauth2/token", cc, e.id, e.sec); res.StatusCode != 200 {
 		t.Fatalf("after the window: %d", res.StatusCode)
+	}
+}
+
+// ES256 and RS256 are selectable; go-oidc and the JWT stage verify both,
+// and switching algorithms keeps the old key verifying.
+func TestSigningAlgorithms(t *testing.T) {
+	ctx := context.Background()
+	for _, alg := range []string{"ES256", "RS256"} {
+		e := setupAlg(t, alg)
+		tok := e.token(t, e.id, e.sec)
+		provider, err := oidc.NewProvider(ctx, e.srv.URL)
+		if err != nil {
+			t.Fatal(err)
+		}
+		v := provider.VerifierContext(ctx, &oidc.Config{SkipClientIDCheck: true, SupportedSigningAlgs: []string{alg}})
+		if _, err := v.Verify(ctx, tok); err != nil {
+			t.Fatalf("%s: go-oidc: %v", alg, err)
+		}
+		gv := jwt.NewVerifier([]*jwt.Issuer{e.s.JWTIssuer()}, jwt.VerifierOptions{CacheSize: -1})
+		if _, err := gv.Verify(ctx, tok, &jwt.Require{Audience: "orders-api"}); err != nil {
+			t.Fatalf("%s: JWT stage: %v", alg, err)
+		}
+		if err := e.keys.UseAlgorithm("EdDSA"); err != nil {
+			t.Fatal(err)
+		}
+		if err := e.keys.Load(ctx); err != nil {
+			t.Fatal(err)
+		}
+		if _, alg2, _ := e.keys.signer(); alg2 != "EdDSA" {
+			t.Fatalf("after switching: %s", alg2)
+		}
+		if _, err := gv.Verify(ctx, tok, &jwt.Require{Audience: "orders-api"}); err != nil {
+			t.Fatalf("%s token after switching to EdDSA: %v", alg, err)
+		}
+	}
+	if err := (&KeyRing{}).UseAlgorithm("HS256"); err == nil {
+		t.Fatal("HS256 accepted for signing keys")
 	}
 }

@@ -1,5 +1,6 @@
 // Package oauth is the built-in OAuth 2.0 authorization server. It issues
-// RFC 9068 JWT access tokens (typ at+jwt, EdDSA) to registered clients and
+// RFC 9068 JWT access tokens (typ at+jwt; EdDSA, or ES256 or RS256) to
+// registered clients and
 // serves the endpoints resource servers and clients need: metadata under
 // both well-known paths (RFC 8414, OpenID discovery), the token endpoint,
 // the JWKS, introspection (RFC 7662) and revocation (RFC 7009).
@@ -20,8 +21,11 @@ package oauth
 
 import (
 	"context"
+	"crypto"
+	"crypto/ecdsa"
 	"crypto/ed25519"
 	"crypto/rand"
+	"crypto/rsa"
 	"crypto/sha256"
 	"crypto/subtle"
 	"encoding/base64"
@@ -40,6 +44,7 @@ import (
 	"github.com/gatehouse-dev/gatehouse/authn/jwt"
 	"github.com/gatehouse-dev/gatehouse/revocation"
 	"github.com/gatehouse-dev/gatehouse/store"
+	jose "github.com/go-jose/go-jose/v4"
 )
 
 // Config configures a Server.
@@ -92,7 +97,7 @@ func New(cfg Config) (*Server, error) {
 		return nil, fmt.Errorf("oauth: issuer %q must be a URL with no path, query or fragment", cfg.Issuer)
 	}
 	cfg.Issuer = strings.TrimSuffix(cfg.Issuer, "/")
-	iss, err := jwt.NewIssuer(jwt.IssuerConfig{Issuer: cfg.Issuer, KeySource: cfg.Keys.Public, Algorithms: []string{"EdDSA"},
+	iss, err := jwt.NewIssuer(jwt.IssuerConfig{Issuer: cfg.Issuer, KeySource: cfg.Keys.Public, Algorithms: Algorithms,
 		RefreshInterval: time.Second, MaxAge: time.Minute}, cfg.Now)
 	if err != nil {
 		return nil, err
@@ -189,7 +194,7 @@ func (s *Server) metadata(w http.ResponseWriter, r *http.Request) {
 		"token_endpoint_auth_methods_supported": auth,
 		"introspection_endpoint_auth_methods_supported": auth,
 		"revocation_endpoint_auth_methods_supported":    auth,
-		"id_token_signing_alg_values_supported":         []string{"EdDSA"},
+		"id_token_signing_alg_values_supported":         []string{s.cfg.Keys.alg},
 		"subject_types_supported":                       []string{"public"},
 	})
 }
@@ -200,13 +205,9 @@ func (s *Server) jwks(w http.ResponseWriter, r *http.Request) {
 		s.writeError(w, fail(http.StatusServiceUnavailable, "temporarily_unavailable", "signing keys are not loaded"))
 		return
 	}
-	out := make([]map[string]string, 0, len(keys))
+	out := make([]jose.JSONWebKey, 0, len(keys))
 	for _, k := range keys {
-		pub, ok := k.Key.(ed25519.PublicKey)
-		if !ok {
-			continue
-		}
-		out = append(out, map[string]string{"kty": "OKP", "crv": "Ed25519", "x": base64.RawURLEncoding.EncodeToString(pub), "kid": k.KID, "alg": "EdDSA", "use": "sig"})
+		out = append(out, jose.JSONWebKey{Key: k.Key, KeyID: k.KID, Algorithm: k.Alg, Use: "sig"})
 	}
 	w.Header().Set("Content-Type", "application/jwk-set+json")
 	_ = json.NewEncoder(w).Encode(map[string]any{"keys": out})
@@ -344,7 +345,7 @@ func (s *Server) token(w http.ResponseWriter, r *http.Request) {
 
 // issue signs an RFC 9068 access token.
 func (s *Server) issue(c *store.OAuthClient, aud string, scopes []string) (string, error) {
-	kid, priv := s.cfg.Keys.signer()
+	kid, alg, priv := s.cfg.Keys.signer()
 	if priv == nil {
 		return "", errors.New("no signing key")
 	}
@@ -367,7 +368,7 @@ func (s *Server) issue(c *store.OAuthClient, aud string, scopes []string) (strin
 	if c.Tenant != "" {
 		claims["tenant"] = c.Tenant
 	}
-	return sign(kid, priv, claims)
+	return sign(kid, alg, priv, claims)
 }
 
 // introspect answers RFC 7662 for an authenticated client. An inactive
@@ -446,9 +447,9 @@ func (s *Server) revoke(w http.ResponseWriter, r *http.Request) {
 	w.WriteHeader(http.StatusOK)
 }
 
-// sign makes a compact JWS (EdDSA, typ at+jwt) of claims.
-func sign(kid string, priv ed25519.PrivateKey, claims map[string]any) (string, error) {
-	h, err := json.Marshal(map[string]string{"alg": "EdDSA", "typ": "at+jwt", "kid": kid})
+// sign makes a compact JWS (typ at+jwt) of claims with priv, a key of alg.
+func sign(kid, alg string, priv crypto.Signer, claims map[string]any) (string, error) {
+	h, err := json.Marshal(map[string]string{"alg": alg, "typ": "at+jwt", "kid": kid})
 	if err != nil {
 		return "", err
 	}
@@ -458,5 +459,26 @@ func sign(kid string, priv ed25519.PrivateKey, claims map[string]any) (string, e
 	}
 	enc := base64.RawURLEncoding
 	input := enc.EncodeToString(h) + "." + enc.EncodeToString(p)
-	return input + "." + enc.EncodeToString(ed25519.Sign(priv, []byte(input))), nil
+	var sig []byte
+	switch key := priv.(type) {
+	case ed25519.PrivateKey:
+		sig = ed25519.Sign(key, []byte(input))
+	case *ecdsa.PrivateKey:
+		d := sha256.Sum256([]byte(input))
+		r, s, err := ecdsa.Sign(rand.Reader, key, d[:])
+		if err != nil {
+			return "", err
+		}
+		sig = make([]byte, 64) // JWS wants r and s as two 32-byte halves
+		r.FillBytes(sig[:32])
+		s.FillBytes(sig[32:])
+	case *rsa.PrivateKey:
+		d := sha256.Sum256([]byte(input))
+		if sig, err = rsa.SignPKCS1v15(rand.Reader, key, crypto.SHA256, d[:]); err != nil {
+			return "", err
+		}
+	default:
+		return "", fmt.Errorf("oauth: cannot sign with %T", priv)
+	}
+	return input + "." + enc.EncodeToString(sig), nil
 }

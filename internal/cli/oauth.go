@@ -159,7 +159,10 @@ func signingKeysCmd(stdout, stderr io.Writer) *cobra.Command {
 		}
 		retention := cfg.OAuth.AccessTokenTTL.D() + jwt.MaxLeeway
 		k, err := oauth.NewKeyRing(st, []byte(cfg.OAuth.SigningKeySecret.Value()), retention, nil)
-		return k, retention, err
+		if err != nil {
+			return nil, 0, err
+		}
+		return k, retention, k.UseAlgorithm(cfg.OAuth.Algorithm)
 	}
 	rotate := &cobra.Command{
 		Use: "rotate", Short: "Make a new signing key; the old one keeps verifying for the token lifetime", Args: cobra.NoArgs,

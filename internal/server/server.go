@@ -513,6 +513,9 @@ func startOAuth(ctx context.Context, o *gatehouse.OAuthServer, st *sqlstore.Stor
 	if err != nil {
 		return nil, err
 	}
+	if err := keys.UseAlgorithm(o.Algorithm); err != nil {
+		return nil, err
+	}
 	if err := keys.Load(ctx); err != nil {
 		return nil, err
 	}
