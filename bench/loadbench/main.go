@@ -80,6 +80,7 @@ func role(name string, args []string) error {
 	cpuProfile := fs.String("cpuprofile", "", "write a CPU profile of this role to the file")
 	jwtKey := fs.String("jwt-key", "", "upstream: serve the JWKS of this Ed25519 seed file at /jwks")
 	jwtIssuer := fs.String("jwt-issuer", "", "gatehouse: require JWTs of this issuer (its JWKS at <issuer>jwks)")
+	validate := fs.String("validate", "", "gatehouse: add POST /orders validated against this OpenAPI document")
 	_ = fs.Parse(args)
 	if *cpuProfile != "" {
 		f, err := os.Create(*cpuProfile)
@@ -168,6 +169,9 @@ func role(name string, args []string) error {
 				return err
 			}
 			go manager.Run(ctx, 5*time.Second)
+		}
+		if *validate != "" {
+			extra += fmt.Sprintf("  - name: orders-create\n    match: {methods: [POST], path: /orders}\n    upstream: {url: %q}\n    validate: {openapi: %q, strict: true, reject_unknown_fields: true}\n", *upstream, *validate)
 		}
 		src := fmt.Sprintf(`
 log: {access: %t}
@@ -442,7 +446,7 @@ func orchestrate() error {
 	rounds := flag.Int("rounds", 3, "interleaved rounds per scenario")
 	duration := flag.Duration("duration", 10*time.Second, "wrk duration per round")
 	conns := flag.Int("connections", 64, "keep-alive connections")
-	scenarios := flag.String("scenarios", "plain,tls,ratelimit,auth,jwt1,jwt10k", "comma-separated: plain, tls, nolog, ratelimit, auth, jwt1 (one JWT), jwt10k (10 000 distinct JWTs)")
+	scenarios := flag.String("scenarios", "plain,tls,ratelimit,auth,jwt1,jwt10k", "comma-separated: plain, tls, nolog, ratelimit, auth, jwt1 (one JWT), jwt10k (10 000 distinct JWTs), validate (1 KiB JSON POST checked against the demo's OpenAPI document)")
 	flag.Parse()
 	if _, err := exec.LookPath("wrk"); err != nil {
 		return errors.New("wrk not found: apt-get install -y wrk")
@@ -488,6 +492,20 @@ func orchestrate() error {
 			gwExtra = []string{"-ratelimit"}
 		case "auth":
 			gwExtra = []string{"-auth"}
+		case "validate":
+			spec, err := filepath.Abs(filepath.Join("internal", "demo", "openapi.yaml"))
+			if err != nil {
+				return err
+			}
+			if _, err := os.Stat(spec); err != nil {
+				return fmt.Errorf("validate scenario: run from the repository root: %w", err)
+			}
+			script, err := postScript(tmp)
+			if err != nil {
+				return err
+			}
+			gwExtra = []string{"-validate", spec}
+			luaKey = "lua:" + script
 		case "jwt1", "jwt10k":
 			n := 1
 			if sc == "jwt10k" {
@@ -591,5 +609,30 @@ request = function()
   return wrk.format(nil, nil, {["Authorization"] = tokens[(i %% #tokens) + 1]})
 end
 `, tokens)
+	return script, os.WriteFile(script, []byte(lua), 0o600)
+}
+
+// postScript writes a wrk script posting a 1 KiB order that the demo's
+// OpenAPI document accepts.
+func postScript(dir string) (string, error) {
+	var b strings.Builder
+	b.WriteString(`{"tenant":"acme","owner":"alice","item":"workshop restock","quantity":8,"lines":[`)
+	for i := range 8 {
+		if i > 0 {
+			b.WriteByte(',')
+		}
+		fmt.Fprintf(&b, `{"sku":"ANV%d00-XL","quantity":%d,"unit_price":129.95,"currency":"CHF"}`, i, i+1)
+	}
+	b.WriteString(`],"shipping_address":{"name":"Alice Example","street":"Bahnhofstrasse 1","city":"Zurich","postal_code":"8001","country":"CH"},"note":"`)
+	for b.Len() < 1022 {
+		b.WriteByte('n')
+	}
+	b.WriteString(`"}`)
+	script := filepath.Join(dir, "post-order.lua")
+	lua := fmt.Sprintf(`wrk.method = "POST"
+wrk.path = "/orders"
+wrk.headers["Content-Type"] = "application/json"
+wrk.body = %q
+`, b.String())
 	return script, os.WriteFile(script, []byte(lua), 0o600)
 }
