@@ -132,6 +132,31 @@ type SigningKey struct {
 	RetiredAt time.Time // zero while it signs
 }
 
+// User is a person who signs in to the authorization server. Only an
+// argon2id hash of the password is stored (PHC string format).
+type User struct {
+	ID           string
+	Username     string
+	PasswordHash string
+	Roles        []string
+	Tenant       string
+	Disabled     bool
+	CreatedAt    time.Time
+	UpdatedAt    time.Time
+}
+
+// Users persists users; usernames are unique.
+type Users interface {
+	// CreateUser stores u; ErrConflict if the id or the username exists.
+	CreateUser(ctx context.Context, u *User) error
+	GetUser(ctx context.Context, id string) (*User, error)
+	GetUserByName(ctx context.Context, username string) (*User, error)
+	ListUsers(ctx context.Context) ([]*User, error)
+	// UpdateUser reads a user, lets fn change it and writes it back in one
+	// transaction; the id and username cannot change.
+	UpdateUser(ctx context.Context, id string, fn func(*User) error) (*User, error)
+}
+
 // OAuth persists the authorization server's clients and signing keys.
 type OAuth interface {
 	CreateClient(ctx context.Context, c *OAuthClient) error
@@ -153,5 +178,6 @@ type Store interface {
 	APIKeys
 	TokenRevocations
 	OAuth
+	Users
 	Close() error
 }

@@ -210,3 +210,34 @@ func TestClientsAndSigningKeys(t *testing.T) {
 		t.Errorf("delete: %s", out)
 	}
 }
+
+func TestUsers(t *testing.T) {
+	cfg := writeFile(t, "gh.yaml", fmt.Sprintf("data_dir: %q\n", t.TempDir()))
+	withInput := func(in string, args ...string) (int, string, string) {
+		var out, errb bytes.Buffer
+		root := newRoot(context.Background(), &out, &errb)
+		root.SetIn(strings.NewReader(in))
+		root.SetArgs(args)
+		if err := root.Execute(); err != nil {
+			fmt.Fprintln(&errb, err)
+			return 1, out.String(), errb.String()
+		}
+		return 0, out.String(), errb.String()
+	}
+	if code, out, errs := withInput("a long enough password\n", "users", "create", "--config", cfg, "--username", "alice", "--tenant", "acme"); code != 0 || !strings.Contains(out, "created user alice") {
+		t.Fatalf("create: %d %s %s", code, out, errs)
+	}
+	if code, _, errs := withInput("short\n", "users", "create", "--config", cfg, "--username", "bob"); code == 0 || !strings.Contains(errs, "12 to 256") {
+		t.Fatalf("short password accepted: %s", errs)
+	}
+	if code, out, _ := withInput("", "users", "disable", "alice", "--config", cfg); code != 0 || !strings.Contains(out, "disabled=true") {
+		t.Fatalf("disable: %s", out)
+	}
+	if code, out, _ := withInput("another long password\n", "users", "set-password", "alice", "--config", cfg); code != 0 || !strings.Contains(out, "replaced") {
+		t.Fatalf("set-password: %s", out)
+	}
+	code, out, _ := withInput("", "users", "list", "--config", cfg)
+	if code != 0 || !strings.Contains(out, "alice") || strings.Contains(out, "argon2") || strings.Contains(out, "password") {
+		t.Fatalf("list: %s", out)
+	}
+}

@@ -205,3 +205,92 @@ func signingKeysCmd(stdout, stderr io.Writer) *cobra.Command {
 	c.AddCommand(rotate, list)
 	return c
 }
+
+func usersCmd(stdout, stderr io.Writer) *cobra.Command {
+	var path string
+	var stdin io.Reader
+	c := &cobra.Command{Use: "users", Short: "Create and manage users of the built-in OAuth server (passwords are argon2id-hashed)",
+		PersistentPreRun: func(cmd *cobra.Command, _ []string) { stdin = cmd.InOrStdin() }}
+	c.PersistentFlags().StringVarP(&path, "config", "c", "", "config file (YAML)")
+	readPassword := func() (string, error) {
+		b, err := io.ReadAll(io.LimitReader(stdin, 4*oauth.MaxPasswordLen+2))
+		if err != nil {
+			return "", err
+		}
+		return strings.TrimRight(string(b), "\r\n"), nil
+	}
+	var o oauth.UserOptions
+	create := &cobra.Command{
+		Use: "create --username NAME < password", Short: "Create a user; the password is read from standard input, never from a flag", Args: cobra.NoArgs,
+		RunE: withStore(&path, stderr, func(ctx context.Context, st *sqlstore.Store, _ []string) error {
+			pw, err := readPassword()
+			if err != nil {
+				return err
+			}
+			o.Password = pw
+			u, err := oauth.CreateUser(ctx, st, o, time.Now())
+			if err != nil {
+				return err
+			}
+			fmt.Fprintf(stdout, "created user %s (%s)\n", u.Username, u.ID)
+			return nil
+		}),
+	}
+	create.Flags().StringVar(&o.Username, "username", "", "user name (lower case)")
+	create.Flags().StringSliceVar(&o.Roles, "role", nil, "a role (repeat)")
+	create.Flags().StringVar(&o.Tenant, "tenant", "", "tenant")
+	byName := func(ctx context.Context, st *sqlstore.Store, name string) (*store.User, error) {
+		return st.GetUserByName(ctx, strings.ToLower(name))
+	}
+	setPassword := &cobra.Command{
+		Use: "set-password NAME < password", Short: "Replace a user's password (read from standard input)", Args: cobra.ExactArgs(1),
+		RunE: withStore(&path, stderr, func(ctx context.Context, st *sqlstore.Store, args []string) error {
+			u, err := byName(ctx, st, args[0])
+			if err != nil {
+				return err
+			}
+			pw, err := readPassword()
+			if err != nil {
+				return err
+			}
+			if err := oauth.SetPassword(ctx, st, u.ID, pw, time.Now()); err != nil {
+				return err
+			}
+			fmt.Fprintf(stdout, "password of %s replaced\n", u.Username)
+			return nil
+		}),
+	}
+	var enable bool
+	disable := &cobra.Command{
+		Use: "disable NAME", Short: "Stop a user from signing in (--enable to undo)", Args: cobra.ExactArgs(1),
+		RunE: withStore(&path, stderr, func(ctx context.Context, st *sqlstore.Store, args []string) error {
+			u, err := byName(ctx, st, args[0])
+			if err != nil {
+				return err
+			}
+			if _, err := st.UpdateUser(ctx, u.ID, func(u *store.User) error { u.Disabled, u.UpdatedAt = !enable, time.Now(); return nil }); err != nil {
+				return err
+			}
+			fmt.Fprintf(stdout, "%s disabled=%v\n", u.Username, !enable)
+			return nil
+		}),
+	}
+	disable.Flags().BoolVar(&enable, "enable", false, "enable the user again")
+	list := &cobra.Command{
+		Use: "list", Short: "List users", Args: cobra.NoArgs,
+		RunE: withStore(&path, stderr, func(ctx context.Context, st *sqlstore.Store, _ []string) error {
+			us, err := st.ListUsers(ctx)
+			if err != nil {
+				return err
+			}
+			tw := tabwriter.NewWriter(stdout, 2, 4, 2, ' ', 0)
+			fmt.Fprintln(tw, "USERNAME\tID\tTENANT\tROLES\tDISABLED")
+			for _, u := range us {
+				fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%v\n", u.Username, u.ID, u.Tenant, strings.Join(u.Roles, ","), u.Disabled)
+			}
+			return tw.Flush()
+		}),
+	}
+	c.AddCommand(create, setPassword, disable, list)
+	return c
+}

@@ -208,6 +208,32 @@ func Run(t *testing.T, open Open) {
 			t.Fatalf("delete twice: %v", err)
 		}
 	})
+	t.Run("users", func(t *testing.T) {
+		s := open(t)
+		u := &store.User{ID: "u1", Username: "alice", PasswordHash: "$argon2id$x", Roles: []string{"customer"}, Tenant: "acme", CreatedAt: t0, UpdatedAt: t0}
+		if err := s.CreateUser(ctx, u); err != nil {
+			t.Fatal(err)
+		}
+		if err := s.CreateUser(ctx, &store.User{ID: "u2", Username: "alice", PasswordHash: "h", CreatedAt: t0, UpdatedAt: t0}); !errors.Is(err, store.ErrConflict) {
+			t.Errorf("duplicate username: %v", err)
+		}
+		got, err := s.GetUserByName(ctx, "alice")
+		if err != nil || got.ID != "u1" || got.PasswordHash != "$argon2id$x" || got.Roles[0] != "customer" || got.Tenant != "acme" || !got.CreatedAt.Equal(t0) {
+			t.Fatalf("by name: %+v %v", got, err)
+		}
+		if _, err := s.GetUser(ctx, "nope"); !errors.Is(err, store.ErrNotFound) {
+			t.Errorf("unknown user: %v", err)
+		}
+		if _, err := s.UpdateUser(ctx, "u1", func(u *store.User) error { u.Disabled, u.Username = true, "mallory"; return nil }); err != nil {
+			t.Fatal(err)
+		}
+		if got, _ := s.GetUser(ctx, "u1"); !got.Disabled || got.Username != "alice" {
+			t.Fatalf("update (the username cannot change): %+v", got)
+		}
+		if list, _ := s.ListUsers(ctx); len(list) != 1 {
+			t.Fatalf("list: %d", len(list))
+		}
+	})
 	t.Run("signing keys", func(t *testing.T) {
 		s := open(t)
 		k1 := &store.SigningKey{ID: "k1", Alg: "EdDSA", Public: []byte("pub1"), Sealed: []byte("sealed1"), CreatedAt: t0}
