@@ -157,6 +157,34 @@ type Users interface {
 	UpdateUser(ctx context.Context, id string, fn func(*User) error) (*User, error)
 }
 
+// AuthCode is an authorization code, stored by the hash of its value.
+type AuthCode struct {
+	Hash        []byte
+	ClientID    string
+	UserID      string
+	RedirectURI string
+	Scopes      []string
+	Audience    string
+	Challenge   string // PKCE S256 code challenge
+	CreatedAt   time.Time
+	ExpiresAt   time.Time
+	UsedAt      time.Time // zero until redeemed
+	TokenID     string    // jti of the access token issued for it
+}
+
+// AuthCodes persists authorization codes.
+type AuthCodes interface {
+	CreateCode(ctx context.Context, c *AuthCode) error
+	// RedeemCode marks the code used at now and returns it. A code used
+	// before is returned with ErrConflict (so its token can be revoked);
+	// an unknown or expired one gives ErrNotFound.
+	RedeemCode(ctx context.Context, hash []byte, now time.Time) (*AuthCode, error)
+	// SetCodeToken records the jti issued for a redeemed code.
+	SetCodeToken(ctx context.Context, hash []byte, jti string) error
+	// PurgeCodes deletes codes that expired before now.
+	PurgeCodes(ctx context.Context, before time.Time) (int64, error)
+}
+
 // OAuth persists the authorization server's clients and signing keys.
 type OAuth interface {
 	CreateClient(ctx context.Context, c *OAuthClient) error
@@ -179,5 +207,6 @@ type Store interface {
 	TokenRevocations
 	OAuth
 	Users
+	AuthCodes
 	Close() error
 }

@@ -234,6 +234,36 @@ func Run(t *testing.T, open Open) {
 			t.Fatalf("list: %d", len(list))
 		}
 	})
+	t.Run("authorization codes", func(t *testing.T) {
+		s := open(t)
+		c := &store.AuthCode{Hash: []byte("h1"), ClientID: "spa", UserID: "u1", RedirectURI: "https://app/cb", Scopes: []string{"orders:read"},
+			Audience: "orders-api", Challenge: "ch", CreatedAt: t0, ExpiresAt: t0.Add(time.Minute)}
+		if err := s.CreateCode(ctx, c); err != nil {
+			t.Fatal(err)
+		}
+		got, err := s.RedeemCode(ctx, []byte("h1"), t0.Add(time.Second))
+		if err != nil || got.ClientID != "spa" || got.Scopes[0] != "orders:read" || got.Challenge != "ch" || got.RedirectURI != "https://app/cb" {
+			t.Fatalf("redeem: %+v %v", got, err)
+		}
+		if err := s.SetCodeToken(ctx, []byte("h1"), "jti-1"); err != nil {
+			t.Fatal(err)
+		}
+		again, err := s.RedeemCode(ctx, []byte("h1"), t0.Add(2*time.Second))
+		if !errors.Is(err, store.ErrConflict) || again == nil || again.TokenID != "jti-1" {
+			t.Fatalf("second redeem: %+v %v", again, err)
+		}
+		late := &store.AuthCode{Hash: []byte("h2"), ClientID: "spa", UserID: "u1", RedirectURI: "x", Challenge: "c", CreatedAt: t0, ExpiresAt: t0.Add(time.Minute)}
+		s.CreateCode(ctx, late)
+		if _, err := s.RedeemCode(ctx, []byte("h2"), t0.Add(2*time.Minute)); !errors.Is(err, store.ErrNotFound) {
+			t.Fatalf("expired code: %v", err)
+		}
+		if _, err := s.RedeemCode(ctx, []byte("nope"), t0); !errors.Is(err, store.ErrNotFound) {
+			t.Fatalf("unknown code: %v", err)
+		}
+		if n, err := s.PurgeCodes(ctx, t0.Add(2*time.Minute)); err != nil || n != 2 {
+			t.Fatalf("purge: %d %v", n, err)
+		}
+	})
 	t.Run("signing keys", func(t *testing.T) {
 		s := open(t)
 		k1 := &store.SigningKey{ID: "k1", Alg: "EdDSA", Public: []byte("pub1"), Sealed: []byte("sealed1"), CreatedAt: t0}
