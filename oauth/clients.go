@@ -7,8 +7,10 @@ import (
 	"encoding/base64"
 	"errors"
 	"fmt"
+	"net/url"
 	"regexp"
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/gatehouse-dev/gatehouse/store"
@@ -16,13 +18,17 @@ import (
 
 // ClientOptions describe a client to register.
 type ClientOptions struct {
-	ID        string // default: generated
-	Name      string
-	Grants    []string // default [client_credentials]
-	Scopes    []string
-	Audiences []string // the first is the default audience
-	Roles     []string
-	Tenant    string
+	ID     string // default: generated
+	Name   string
+	Public bool // no secret (a browser or mobile app): authorization_code with PKCE only
+	// RedirectURIs are the exact URIs the authorization code flow may
+	// return to (https, or http on a loopback host).
+	RedirectURIs []string
+	Grants       []string // default [client_credentials], or [authorization_code] for public clients
+	Scopes       []string
+	Audiences    []string // the first is the default audience
+	Roles        []string
+	Tenant       string
 }
 
 // SecretPrefix marks client secrets (for secret scanners).
@@ -59,25 +65,68 @@ func CreateClient(ctx context.Context, st store.OAuth, o ClientOptions, now time
 	}
 	if len(o.Grants) == 0 {
 		o.Grants = []string{GrantClientCredentials}
-	}
-	for _, g := range o.Grants {
-		if g != GrantClientCredentials {
-			return nil, "", fmt.Errorf("%w: grant %q is not supported (client_credentials only, for now)", ErrBadClient, g)
+		if o.Public || len(o.RedirectURIs) > 0 {
+			o.Grants = []string{GrantAuthorizationCode}
 		}
 	}
-	if slices.Contains(o.Grants, GrantClientCredentials) && len(o.Audiences) == 0 {
-		return nil, "", fmt.Errorf("%w: a client_credentials client needs at least one audience", ErrBadClient)
+	for _, g := range o.Grants {
+		if g != GrantClientCredentials && g != GrantAuthorizationCode {
+			return nil, "", fmt.Errorf("%w: grant %q is not supported (client_credentials, authorization_code)", ErrBadClient, g)
+		}
 	}
-	plain, hash, err := newSecret()
-	if err != nil {
-		return nil, "", err
+	if len(o.Audiences) == 0 {
+		return nil, "", fmt.Errorf("%w: a client needs at least one audience (the APIs its tokens are for)", ErrBadClient)
 	}
-	c := &store.OAuthClient{ID: o.ID, SecretHash: hash, Name: o.Name, Grants: o.Grants, Scopes: o.Scopes, Audiences: o.Audiences,
-		Roles: o.Roles, Tenant: o.Tenant, CreatedAt: now, UpdatedAt: now}
+	if o.Public && slices.Contains(o.Grants, GrantClientCredentials) {
+		return nil, "", fmt.Errorf("%w: a public client cannot use client_credentials", ErrBadClient)
+	}
+	if slices.Contains(o.Grants, GrantAuthorizationCode) {
+		if len(o.RedirectURIs) == 0 {
+			return nil, "", fmt.Errorf("%w: authorization_code needs at least one redirect URI", ErrBadClient)
+		}
+		for _, u := range o.RedirectURIs {
+			if err := checkRedirectURI(u); err != nil {
+				return nil, "", err
+			}
+		}
+	}
+	var plain string
+	var hash []byte
+	if !o.Public {
+		var err error
+		if plain, hash, err = newSecret(); err != nil {
+			return nil, "", err
+		}
+	}
+	c := &store.OAuthClient{ID: o.ID, SecretHash: hash, Name: o.Name, Public: o.Public, RedirectURIs: o.RedirectURIs, Grants: o.Grants,
+		Scopes: o.Scopes, Audiences: o.Audiences, Roles: o.Roles, Tenant: o.Tenant, CreatedAt: now, UpdatedAt: now}
 	if err := st.CreateClient(ctx, c); err != nil {
 		return nil, "", err
 	}
 	return c, plain, nil
+}
+
+// checkRedirectURI accepts an absolute https URI (http only on a loopback
+// host) without fragment, user info or wildcard: redirect URIs are matched
+// exactly, so they must be exact.
+func checkRedirectURI(raw string) error {
+	u, err := url.Parse(raw)
+	if err != nil || !u.IsAbs() || u.Host == "" {
+		return fmt.Errorf("%w: redirect URI %q is not an absolute URL", ErrBadClient, raw)
+	}
+	host := u.Hostname()
+	loopback := host == "localhost" || host == "127.0.0.1" || host == "::1"
+	switch {
+	case u.Scheme != "https" && !(u.Scheme == "http" && loopback):
+		return fmt.Errorf("%w: redirect URI %q must be https (http only on loopback)", ErrBadClient, raw)
+	case u.Fragment != "" || strings.Contains(raw, "#"):
+		return fmt.Errorf("%w: redirect URI %q has a fragment", ErrBadClient, raw)
+	case u.User != nil:
+		return fmt.Errorf("%w: redirect URI %q has user info", ErrBadClient, raw)
+	case strings.Contains(raw, "*"):
+		return fmt.Errorf("%w: redirect URI %q has a wildcard; they are matched exactly", ErrBadClient, raw)
+	}
+	return nil
 }
 
 // RotateSecret gives a client a new secret; the old one stops at once.
@@ -109,6 +158,8 @@ type ClientView struct {
 	Roles     []string  `json:"roles,omitempty"`
 	Tenant    string    `json:"tenant,omitempty"`
 	Disabled  bool      `json:"disabled"`
+	Public    bool      `json:"public"`
+	Redirects []string  `json:"redirect_uris,omitempty"`
 	CreatedAt time.Time `json:"created_at"`
 	// Secret is set only in the answer that made it.
 	Secret string `json:"client_secret,omitempty"`
@@ -117,5 +168,5 @@ type ClientView struct {
 // ViewClient returns the view of c.
 func ViewClient(c *store.OAuthClient) ClientView {
 	return ClientView{ID: c.ID, Name: c.Name, Grants: c.Grants, Scopes: c.Scopes, Audiences: c.Audiences, Roles: c.Roles,
-		Tenant: c.Tenant, Disabled: c.Disabled, CreatedAt: c.CreatedAt.UTC()}
+		Tenant: c.Tenant, Disabled: c.Disabled, Public: c.Public, Redirects: c.RedirectURIs, CreatedAt: c.CreatedAt.UTC()}
 }

@@ -58,9 +58,9 @@ func setupAlg(t *testing.T, alg string) *env {
 	}
 	e := &env{st: st, keys: keys, rev: revocation.New(st, nil)}
 	e.srv = httptest.NewUnstartedServer(nil)
-	e.srv.Start()
+	e.srv.StartTLS()
 	t.Cleanup(e.srv.Close)
-	if e.s, err = New(Config{Issuer: e.srv.URL, Store: st, Keys: keys, Revocations: e.rev}); err != nil {
+	if e.s, err = New(Config{Issuer: e.srv.URL, Store: st, Keys: keys, Revocations: e.rev, Users: st, Codes: st}); err != nil {
 		t.Fatal(err)
 	}
 	e.srv.Config.Handler = e.s.Handler()
@@ -85,7 +85,7 @@ func (e *env) post(t *testing.T, path string, form url.Values, user, pass string
 	if user != "" {
 		req.SetBasicAuth(url.QueryEscape(user), url.QueryEscape(pass))
 	}
-	res, err := http.DefaultClient.Do(req)
+	res, err := e.srv.Client().Do(req)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -103,7 +103,7 @@ func (e *env) post(t *testing.T, path string, form url.Values, user, pass string
 // discovers the issuer and verifies them against the JWKS.
 func TestIndependentClients(t *testing.T) {
 	e := setup(t)
-	ctx := context.Background()
+	ctx := oidc.ClientContext(context.WithValue(context.Background(), oauth2.HTTPClient, e.srv.Client()), e.srv.Client())
 	for _, style := range []oauth2.AuthStyle{oauth2.AuthStyleInHeader, oauth2.AuthStyleInParams} {
 		cc := clientcredentials.Config{ClientID: e.id, ClientSecret: e.sec, TokenURL: e.srv.URL + "/oauth2/token", AuthStyle: style,
 			Scopes: []string{"orders:read"}, EndpointParams: url.Values{"resource": {"stock-api"}}}
@@ -146,7 +146,7 @@ func TestIndependentClients(t *testing.T) {
 	}
 	// Discovery under both well-known paths, the same document; no implicit.
 	for _, p := range []string{"/.well-known/oauth-authorization-server", "/.well-known/openid-configuration"} {
-		res, err := http.Get(e.srv.URL + p)
+		res, err := e.srv.Client().Get(e.srv.URL + p)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -210,7 +210,7 @@ func TestTokenEndpointRefusals(t *testing.T) {
 	req, _ := http.NewRequest(http.MethodPost, e.srv.URL+"/oauth2/token", strings.NewReader(`{"grant_type":"client_credentials"}`))
 	req.Header.Set("Content-Type", "application/json")
 	req.SetBasicAuth(e.id, e.sec)
-	if res, _ := http.DefaultClient.Do(req); res.StatusCode != 400 {
+	if res, _ := e.srv.Client().Do(req); res.StatusCode != 400 {
 		t.Errorf("JSON body: %d", res.StatusCode)
 	}
 	// A disabled client stops at once.
@@ -279,7 +279,7 @@ func TestSigningKeyRotation(t *testing.T) {
 			t.Fatalf("after rotation: %v", err)
 		}
 	}
-	res, _ := http.Get(e.srv.URL + "/oauth2/jwks")
+	res, _ := e.srv.Client().Get(e.srv.URL + "/oauth2/jwks")
 	var set struct{ Keys []map[string]string }
 	json.NewDecoder(res.Body).Decode(&set)
 	res.Body.Close()
@@ -337,9 +337,9 @@ func TestClientAuthThrottle(t *testing.T) {
 // ES256 and RS256 are selectable; go-oidc and the JWT stage verify both,
 // and switching algorithms keeps the old key verifying.
 func TestSigningAlgorithms(t *testing.T) {
-	ctx := context.Background()
 	for _, alg := range []string{"ES256", "RS256"} {
 		e := setupAlg(t, alg)
+		ctx := oidc.ClientContext(context.Background(), e.srv.Client())
 		tok := e.token(t, e.id, e.sec)
 		provider, err := oidc.NewProvider(ctx, e.srv.URL)
 		if err != nil {

@@ -58,8 +58,12 @@ type Config struct {
 	Keys           *KeyRing
 	// Revocations receives revoked tokens (RFC 7009); may be nil.
 	Revocations *revocation.List
-	Log         *slog.Logger
-	Now         func() time.Time
+	// Users and Codes, when both set, turn on the authorization code
+	// flow with its sign-in page.
+	Users store.Users
+	Codes store.AuthCodes
+	Log   *slog.Logger
+	Now   func() time.Time
 }
 
 // Server is the authorization server. Safe for concurrent use.
@@ -67,7 +71,8 @@ type Server struct {
 	cfg      Config
 	verifier *jwt.Verifier
 	issuer   *jwt.Issuer
-	throttle *throttle
+	throttle *throttle // failed client authentications
+	logins   *throttle // failed sign-ins, per user name and per address
 }
 
 // DefaultAccessTokenTTL is the access token lifetime when none is set.
@@ -76,6 +81,7 @@ const DefaultAccessTokenTTL = 10 * time.Minute
 // Grant types.
 const (
 	GrantClientCredentials = "client_credentials"
+	GrantAuthorizationCode = "authorization_code"
 )
 
 // New returns the server.
@@ -102,7 +108,7 @@ func New(cfg Config) (*Server, error) {
 	if err != nil {
 		return nil, err
 	}
-	s := &Server{cfg: cfg, issuer: iss, throttle: newThrottle(cfg.Now)}
+	s := &Server{cfg: cfg, issuer: iss, throttle: newThrottle(cfg.Now), logins: newThrottleOf(loginFailLimit, loginFailWin, cfg.Now)}
 	var rev jwt.Revocations
 	if cfg.Revocations != nil {
 		rev = cfg.Revocations
@@ -119,6 +125,8 @@ func (s *Server) JWTIssuer() *jwt.Issuer { return s.issuer }
 
 // Paths are the endpoints the server serves, for the gateway's mux.
 var Paths = []string{
+	"GET /oauth2/authorize",
+	"POST /oauth2/authorize",
 	"GET /.well-known/oauth-authorization-server",
 	"GET /.well-known/openid-configuration",
 	"GET /oauth2/jwks",
@@ -136,12 +144,22 @@ func (s *Server) Handler() http.Handler {
 	mux.HandleFunc("POST /oauth2/token", s.token)
 	mux.HandleFunc("POST /oauth2/introspect", s.introspect)
 	mux.HandleFunc("POST /oauth2/revoke", s.revoke)
+	if s.codeFlow() {
+		mux.HandleFunc("GET /oauth2/authorize", s.authorizeGet)
+		mux.HandleFunc("POST /oauth2/authorize", s.authorizePost)
+	} else {
+		mux.HandleFunc("/oauth2/authorize", func(w http.ResponseWriter, r *http.Request) {
+			s.page(w, http.StatusNotFound, pageData{Error: "This server does not sign users in."})
+		})
+	}
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Cache-Control", "no-store")
 		w.Header().Set("Pragma", "no-cache")
 		mux.ServeHTTP(w, r)
 	})
 }
+
+func (s *Server) codeFlow() bool { return s.cfg.Users != nil && s.cfg.Codes != nil }
 
 func writeJSON(w http.ResponseWriter, status int, v any) {
 	w.Header().Set("Content-Type", "application/json")
@@ -183,7 +201,7 @@ func (s *Server) writeError(w http.ResponseWriter, e *oauthError) {
 func (s *Server) metadata(w http.ResponseWriter, r *http.Request) {
 	iss := s.cfg.Issuer
 	auth := []string{"client_secret_basic", "client_secret_post"}
-	writeJSON(w, http.StatusOK, map[string]any{
+	md := map[string]any{
 		"issuer":                                iss,
 		"token_endpoint":                        iss + "/oauth2/token",
 		"jwks_uri":                              iss + "/oauth2/jwks",
@@ -196,7 +214,16 @@ func (s *Server) metadata(w http.ResponseWriter, r *http.Request) {
 		"revocation_endpoint_auth_methods_supported":    auth,
 		"id_token_signing_alg_values_supported":         []string{s.cfg.Keys.alg},
 		"subject_types_supported":                       []string{"public"},
-	})
+	}
+	if s.codeFlow() {
+		md["authorization_endpoint"] = iss + "/oauth2/authorize"
+		md["grant_types_supported"] = []string{GrantClientCredentials, GrantAuthorizationCode}
+		md["response_types_supported"] = []string{"code"}
+		md["code_challenge_methods_supported"] = []string{"S256"}
+		md["token_endpoint_auth_methods_supported"] = append(auth, "none")
+		md["authorization_response_iss_parameter_supported"] = true
+	}
+	writeJSON(w, http.StatusOK, md)
 }
 
 func (s *Server) jwks(w http.ResponseWriter, r *http.Request) {
@@ -270,7 +297,7 @@ func (s *Server) authenticate(ctx context.Context, r *http.Request, f url.Values
 	sum := sha256.Sum256([]byte(secret))
 	if c == nil || c.Public || len(c.SecretHash) != len(sum) || subtle.ConstantTimeCompare(c.SecretHash, sum[:]) != 1 || c.Disabled {
 		s.throttle.failed(id)
-		s.cfg.Log.Info("oauth: client authentication failed", "client_id", truncate(id, 64), "ip", r.RemoteAddr)
+		s.cfg.Log.Info("oauth: client authentication failed", "client_id", truncate(id, 64), "ip", clientAddr(r))
 		return nil, fail(http.StatusUnauthorized, "invalid_client", "client authentication failed")
 	}
 	return c, nil
@@ -284,11 +311,18 @@ func (s *Server) token(w http.ResponseWriter, r *http.Request) {
 	}
 	switch gt := f.Get("grant_type"); gt {
 	case GrantClientCredentials:
+	case GrantAuthorizationCode:
+		if s.codeFlow() {
+			s.codeGrant(w, r, f)
+			return
+		}
+		s.writeError(w, fail(http.StatusBadRequest, "unsupported_grant_type", "this server does not sign users in"))
+		return
 	case "":
 		s.writeError(w, fail(http.StatusBadRequest, "invalid_request", "grant_type is required"))
 		return
 	default:
-		s.writeError(w, fail(http.StatusBadRequest, "unsupported_grant_type", "this server supports client_credentials"))
+		s.writeError(w, fail(http.StatusBadRequest, "unsupported_grant_type", "this server supports client_credentials and authorization_code"))
 		return
 	}
 	c, e := s.authenticate(r.Context(), r, f)
@@ -330,7 +364,7 @@ func (s *Server) token(w http.ResponseWriter, r *http.Request) {
 		s.writeError(w, fail(http.StatusBadRequest, "invalid_target", "the client has no audience; name a resource"))
 		return
 	}
-	tok, err := s.issue(c, aud, scopes)
+	tok, _, err := s.issueFor(c.ID, c.ID, aud, scopes, c.Roles, c.Tenant)
 	if err != nil {
 		s.cfg.Log.Error("oauth: token not issued", "err", err)
 		s.writeError(w, fail(http.StatusInternalServerError, "server_error", "the token could not be issued"))
@@ -343,32 +377,34 @@ func (s *Server) token(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, out)
 }
 
-// issue signs an RFC 9068 access token.
-func (s *Server) issue(c *store.OAuthClient, aud string, scopes []string) (string, error) {
+// issueFor signs an RFC 9068 access token for subject, issued to client.
+// It returns the token and its jti.
+func (s *Server) issueFor(subject, clientID, aud string, scopes, roles []string, tenant string) (string, string, error) {
 	kid, alg, priv := s.cfg.Keys.signer()
 	if priv == nil {
-		return "", errors.New("no signing key")
+		return "", "", errors.New("no signing key")
 	}
-	jti := make([]byte, 16)
-	if _, err := rand.Read(jti); err != nil {
-		return "", err
+	raw := make([]byte, 16)
+	if _, err := rand.Read(raw); err != nil {
+		return "", "", err
 	}
+	jti := base64.RawURLEncoding.EncodeToString(raw)
 	now := s.cfg.Now()
 	claims := map[string]any{
-		"iss": s.cfg.Issuer, "sub": c.ID, "client_id": c.ID, "aud": aud,
-		"iat": now.Unix(), "nbf": now.Unix(), "exp": now.Add(s.cfg.AccessTokenTTL).Unix(),
-		"jti": base64.RawURLEncoding.EncodeToString(jti),
+		"iss": s.cfg.Issuer, "sub": subject, "client_id": clientID, "aud": aud,
+		"iat": now.Unix(), "nbf": now.Unix(), "exp": now.Add(s.cfg.AccessTokenTTL).Unix(), "jti": jti,
 	}
 	if len(scopes) > 0 {
 		claims["scope"] = strings.Join(scopes, " ")
 	}
-	if len(c.Roles) > 0 {
-		claims["roles"] = c.Roles
+	if len(roles) > 0 {
+		claims["roles"] = roles
 	}
-	if c.Tenant != "" {
-		claims["tenant"] = c.Tenant
+	if tenant != "" {
+		claims["tenant"] = tenant
 	}
-	return sign(kid, alg, priv, claims)
+	tok, err := sign(kid, alg, priv, claims)
+	return tok, jti, err
 }
 
 // introspect answers RFC 7662 for an authenticated client. An inactive

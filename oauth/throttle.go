@@ -30,7 +30,11 @@ const (
 )
 
 func newThrottle(now func() time.Time) *throttle {
-	return &throttle{fails: map[string]*failures{}, limit: maxAuthFailures, window: authFailureWindow, now: now}
+	return newThrottleOf(maxAuthFailures, authFailureWindow, now)
+}
+
+func newThrottleOf(limit int, window time.Duration, now func() time.Time) *throttle {
+	return &throttle{fails: map[string]*failures{}, limit: limit, window: window, now: now}
 }
 
 // blocked reports whether id is locked out, and for how long.

@@ -519,7 +519,8 @@ func startOAuth(ctx context.Context, o *gatehouse.OAuthServer, st *sqlstore.Stor
 	if err := keys.Load(ctx); err != nil {
 		return nil, err
 	}
-	srv, err := oauth.New(oauth.Config{Issuer: o.Issuer, AccessTokenTTL: ttl, Store: st, Keys: keys, Revocations: revoked, Log: log})
+	srv, err := oauth.New(oauth.Config{Issuer: o.Issuer, AccessTokenTTL: ttl, Store: st, Keys: keys, Revocations: revoked, Log: log,
+		Users: st, Codes: st})
 	if err != nil {
 		return nil, err
 	}
@@ -537,6 +538,7 @@ func startOAuth(ctx context.Context, o *gatehouse.OAuthServer, st *sqlstore.Stor
 					log.Warn("signing keys not refreshed; the loaded ones keep signing", "err", err)
 					continue
 				}
+				_, _ = st.PurgeCodes(ctx, time.Now().Add(-time.Minute))
 				if rotated, err := keys.RotateIfOlder(ctx, o.RotateEvery.D()); err != nil {
 					log.Warn("scheduled signing key rotation failed; the current key keeps signing", "err", err)
 				} else if rotated {

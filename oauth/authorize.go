@@ -1,0 +1,371 @@
+package oauth
+
+import (
+	"context"
+	"crypto/rand"
+	"crypto/sha256"
+	"crypto/subtle"
+	"encoding/base64"
+	"errors"
+	"html/template"
+	"net"
+	"net/http"
+	"net/url"
+	"regexp"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/gatehouse-dev/gatehouse/clientip"
+	"github.com/gatehouse-dev/gatehouse/store"
+)
+
+// The authorization code flow (RFC 6749 4.1) with PKCE S256 required
+// (RFC 7636; "plain" and a missing challenge are refused), exact redirect
+// URI matching, the iss parameter on every redirect (RFC 9207), and a
+// server-rendered sign-in page that is also the consent: signing in grants
+// the client the scopes shown. The page has no script; it is protected by
+// a double-submit CSRF cookie (__Host-, SameSite=Strict), a strict CSP and
+// frame denial, and sign-in failures are throttled per user name and per
+// address with one generic message.
+
+const (
+	codeTTL        = time.Minute
+	csrfCookie     = "__Host-gatehouse-csrf"
+	loginFailLimit = 5
+	loginFailWin   = 5 * time.Minute
+)
+
+// authRequest is a validated authorization request.
+type authRequest struct {
+	client      *store.OAuthClient
+	redirectURI string
+	state       string
+	scopes      []string
+	audience    string
+	challenge   string
+}
+
+// pageError is a problem shown on the page: the redirect URI could not be
+// trusted, so nothing is sent back to the client.
+type pageError struct {
+	status int
+	msg    string
+}
+
+var challengeRE = regexp.MustCompile(`^[A-Za-z0-9_-]{43}$`)
+
+// parseAuthRequest checks an authorization request. Until the client and
+// its redirect URI are known, failures are pageErrors; after, they are
+// oauthErrors to redirect with.
+func (s *Server) parseAuthRequest(ctx context.Context, p url.Values) (*authRequest, *pageError, *oauthError) {
+	for k, v := range p {
+		if len(v) > 1 {
+			return nil, &pageError{http.StatusBadRequest, "The request repeats the parameter " + truncate(k, 32) + "."}, nil
+		}
+	}
+	c, err := s.cfg.Store.GetClient(ctx, p.Get("client_id"))
+	if err != nil || c.Disabled || !slices.Contains(c.Grants, GrantAuthorizationCode) {
+		return nil, &pageError{http.StatusBadRequest, "The application that sent you here is not known to this server."}, nil
+	}
+	redirect := p.Get("redirect_uri")
+	if !slices.Contains(c.RedirectURIs, redirect) { // exact match: no prefix, case or slash tolerance
+		return nil, &pageError{http.StatusBadRequest, "The application sent you here with a return address it has not registered."}, nil
+	}
+	req := &authRequest{client: c, redirectURI: redirect, state: p.Get("state")}
+	if p.Get("response_type") != "code" {
+		return req, nil, fail(http.StatusBadRequest, "unsupported_response_type", "only response_type=code is supported")
+	}
+	if p.Get("code_challenge_method") != "S256" || !challengeRE.MatchString(p.Get("code_challenge")) {
+		return req, nil, fail(http.StatusBadRequest, "invalid_request", "PKCE is required: code_challenge with code_challenge_method=S256")
+	}
+	req.challenge = p.Get("code_challenge")
+	req.scopes = c.Scopes
+	if sc := p.Get("scope"); sc != "" {
+		req.scopes = strings.Fields(sc)
+		for _, x := range req.scopes {
+			if !slices.Contains(c.Scopes, x) {
+				return req, nil, fail(http.StatusBadRequest, "invalid_scope", "a requested scope is not allowed for this client")
+			}
+		}
+	}
+	req.audience = c.Audiences[0]
+	if res := p.Get("resource"); res != "" {
+		if !slices.Contains(c.Audiences, res) {
+			return req, nil, fail(http.StatusBadRequest, "invalid_target", "the resource is not allowed for this client")
+		}
+		req.audience = res
+	}
+	return req, nil, nil
+}
+
+// back redirects to the client with params, state and iss.
+func (s *Server) back(w http.ResponseWriter, r *http.Request, req *authRequest, params url.Values) {
+	u, _ := url.Parse(req.redirectURI)
+	q := u.Query()
+	for k, v := range params {
+		q[k] = v
+	}
+	if req.state != "" {
+		q.Set("state", req.state)
+	}
+	q.Set("iss", s.cfg.Issuer)
+	u.RawQuery = q.Encode()
+	http.Redirect(w, r, u.String(), http.StatusSeeOther)
+}
+
+func (s *Server) backError(w http.ResponseWriter, r *http.Request, req *authRequest, e *oauthError) {
+	s.back(w, r, req, url.Values{"error": {e.code}, "error_description": {e.desc}})
+}
+
+func (s *Server) authorizeGet(w http.ResponseWriter, r *http.Request) {
+	req, pe, oe := s.parseAuthRequest(r.Context(), r.URL.Query())
+	switch {
+	case pe != nil:
+		s.page(w, pe.status, pageData{Error: pe.msg})
+	case oe != nil:
+		s.backError(w, r, req, oe)
+	default:
+		s.loginPage(w, r, req, http.StatusOK, "")
+	}
+}
+
+type pageData struct {
+	Error, Notice string
+	Client        string
+	Scopes        []string
+	Fields        map[string]string
+	CSRF          string
+	Action        string
+	Username      string
+}
+
+var pageTmpl = template.Must(template.New("page").Parse(`<!doctype html>
+<html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width">
+<title>Sign in</title></head><body>
+<main>
+{{if .Client}}<h1>Sign in to continue to {{.Client}}</h1>
+<p>Signing in allows {{.Client}} to:</p>
+<ul>{{range .Scopes}}<li>{{.}}</li>{{else}}<li>identify you</li>{{end}}</ul>
+{{if .Notice}}<p role="alert" id="notice">{{.Notice}}</p>{{end}}
+<form method="post" action="{{.Action}}">
+{{range $k, $v := .Fields}}<input type="hidden" name="{{$k}}" value="{{$v}}">
+{{end}}<input type="hidden" name="csrf" value="{{.CSRF}}">
+<p><label for="username">User name</label><br><input id="username" name="username" autocomplete="username" value="{{.Username}}" required></p>
+<p><label for="password">Password</label><br><input id="password" name="password" type="password" autocomplete="current-password" required></p>
+<p><button type="submit" name="action" value="allow" id="allow">Sign in and allow</button>
+<button type="submit" name="action" value="deny" id="deny" formnovalidate>Deny</button></p>
+</form>{{else}}<h1>This sign-in cannot continue</h1>
+<p role="alert" id="error">{{.Error}}</p>{{end}}
+</main></body></html>
+`))
+
+// page renders the sign-in page or an error page with the page's own CSP.
+func (s *Server) page(w http.ResponseWriter, status int, d pageData, formTargets ...string) {
+	h := w.Header()
+	csp := "default-src 'none'; base-uri 'none'; frame-ancestors 'none'; form-action 'self'"
+	for _, t := range formTargets {
+		csp += " " + t // the redirect after the form posts must be allowed too
+	}
+	h.Set("Content-Security-Policy", csp)
+	h.Set("X-Frame-Options", "DENY")
+	h.Set("Content-Type", "text/html; charset=utf-8")
+	w.WriteHeader(status)
+	_ = pageTmpl.Execute(w, d)
+}
+
+func origin(raw string) string {
+	u, err := url.Parse(raw)
+	if err != nil {
+		return ""
+	}
+	return u.Scheme + "://" + u.Host
+}
+
+func (s *Server) loginPage(w http.ResponseWriter, r *http.Request, req *authRequest, status int, notice string) {
+	token := make([]byte, 32)
+	if _, err := rand.Read(token); err != nil {
+		s.page(w, http.StatusInternalServerError, pageData{Error: "Please try again."})
+		return
+	}
+	csrf := base64.RawURLEncoding.EncodeToString(token)
+	http.SetCookie(w, &http.Cookie{Name: csrfCookie, Value: csrf, Path: "/", Secure: true, HttpOnly: true, SameSite: http.SameSiteStrictMode, MaxAge: 900})
+	name := req.client.Name
+	if name == "" {
+		name = req.client.ID
+	}
+	fields := map[string]string{"client_id": req.client.ID, "redirect_uri": req.redirectURI, "response_type": "code",
+		"code_challenge": req.challenge, "code_challenge_method": "S256", "scope": strings.Join(req.scopes, " "), "resource": req.audience}
+	if req.state != "" {
+		fields["state"] = req.state
+	}
+	s.page(w, status, pageData{Client: name, Scopes: req.scopes, Fields: fields, CSRF: csrf, Action: "/oauth2/authorize", Notice: notice,
+		Username: r.PostFormValue("username")}, origin(req.redirectURI))
+}
+
+// dummyHash is checked when the user does not exist, so the answer takes
+// as long as for a wrong password.
+var dummyHash, _ = HashPassword("gatehouse dummy password for timing")
+
+func (s *Server) authorizePost(w http.ResponseWriter, r *http.Request) {
+	mt := r.Header.Get("Content-Type")
+	if !strings.HasPrefix(mt, "application/x-www-form-urlencoded") || r.ParseForm() != nil || r.URL.RawQuery != "" {
+		s.page(w, http.StatusBadRequest, pageData{Error: "The sign-in form was not sent as expected."})
+		return
+	}
+	cookie, err := r.Cookie(csrfCookie)
+	form := r.PostForm.Get("csrf")
+	if err != nil || cookie.Value == "" || form == "" || subtle.ConstantTimeCompare([]byte(cookie.Value), []byte(form)) != 1 {
+		s.page(w, http.StatusForbidden, pageData{Error: "The sign-in form expired or did not come from this site. Go back to the application and start again."})
+		return
+	}
+	params := url.Values{}
+	for k, v := range r.PostForm {
+		switch k {
+		case "csrf", "username", "password", "action":
+		default:
+			params[k] = v
+		}
+	}
+	req, pe, oe := s.parseAuthRequest(r.Context(), params)
+	switch {
+	case pe != nil:
+		s.page(w, pe.status, pageData{Error: pe.msg})
+		return
+	case oe != nil:
+		s.backError(w, r, req, oe)
+		return
+	}
+	if r.PostForm.Get("action") == "deny" {
+		s.backError(w, r, req, fail(http.StatusBadRequest, "access_denied", "the user denied the request"))
+		return
+	}
+	username := strings.ToLower(strings.TrimSpace(r.PostForm.Get("username")))
+	ip := clientAddr(r)
+	_, userBlocked := s.logins.blocked("user:" + username)
+	_, ipBlocked := s.logins.blocked("ip:" + ip)
+	if userBlocked || ipBlocked {
+		s.loginPage(w, r, req, http.StatusTooManyRequests, "Too many failed sign-ins. Wait a few minutes and try again.")
+		return
+	}
+	u, err := s.cfg.Users.GetUserByName(r.Context(), username)
+	hash := dummyHash
+	if err == nil {
+		hash = u.PasswordHash
+	}
+	ok := CheckPassword(hash, r.PostForm.Get("password"))
+	if err != nil || !ok || u.Disabled {
+		s.logins.failed("user:" + username)
+		s.logins.failed("ip:" + ip)
+		s.cfg.Log.Info("oauth: sign-in failed", "username", truncate(username, 64), "ip", ip, "client_id", req.client.ID)
+		s.loginPage(w, r, req, http.StatusUnauthorized, "The user name or password is not right.")
+		return
+	}
+	code, err := s.newCode(r.Context(), req, u)
+	if err != nil {
+		s.cfg.Log.Error("oauth: code not stored", "err", err)
+		s.backError(w, r, req, fail(http.StatusServiceUnavailable, "temporarily_unavailable", "try again"))
+		return
+	}
+	http.SetCookie(w, &http.Cookie{Name: csrfCookie, Value: "", Path: "/", Secure: true, HttpOnly: true, SameSite: http.SameSiteStrictMode, MaxAge: -1})
+	s.back(w, r, req, url.Values{"code": {code}})
+}
+
+// clientAddr is the caller's address as the gateway resolved it (behind
+// trusted proxies, the client's, not the proxy's), else the peer's.
+func clientAddr(r *http.Request) string {
+	if a := clientip.From(r.Context()); a.IsValid() {
+		return a.String()
+	}
+	host, _, _ := net.SplitHostPort(r.RemoteAddr)
+	return host
+}
+
+func (s *Server) newCode(ctx context.Context, req *authRequest, u *store.User) (string, error) {
+	raw := make([]byte, 32)
+	if _, err := rand.Read(raw); err != nil {
+		return "", err
+	}
+	code := base64.RawURLEncoding.EncodeToString(raw)
+	sum := sha256.Sum256([]byte(code))
+	now := s.cfg.Now()
+	return code, s.cfg.Codes.CreateCode(ctx, &store.AuthCode{Hash: sum[:], ClientID: req.client.ID, UserID: u.ID, RedirectURI: req.redirectURI,
+		Scopes: req.scopes, Audience: req.audience, Challenge: req.challenge, CreatedAt: now, ExpiresAt: now.Add(codeTTL)})
+}
+
+var verifierRE = regexp.MustCompile(`^[A-Za-z0-9._~-]{43,128}$`)
+
+// codeGrant redeems an authorization code (RFC 6749 4.1.3 with RFC 7636).
+func (s *Server) codeGrant(w http.ResponseWriter, r *http.Request, f url.Values) {
+	c, e := s.clientForCode(r, f)
+	if e != nil {
+		s.writeError(w, e)
+		return
+	}
+	sum := sha256.Sum256([]byte(f.Get("code")))
+	code, err := s.cfg.Codes.RedeemCode(r.Context(), sum[:], s.cfg.Now())
+	switch {
+	case errors.Is(err, store.ErrConflict):
+		// A code used twice: someone has it who should not. Its token dies.
+		if code.TokenID != "" && s.cfg.Revocations != nil {
+			_ = s.cfg.Revocations.Revoke(r.Context(), &store.RevokedToken{Issuer: s.cfg.Issuer, JTI: code.TokenID,
+				Until: s.cfg.Now().Add(s.cfg.AccessTokenTTL + 2*time.Minute), Actor: "oauth", Reason: "authorization code reused"})
+		}
+		s.cfg.Log.Warn("oauth: authorization code reused; its token is revoked", "client_id", c.ID)
+		s.writeError(w, fail(http.StatusBadRequest, "invalid_grant", "the code is invalid, expired or used"))
+		return
+	case err != nil:
+		s.writeError(w, fail(http.StatusBadRequest, "invalid_grant", "the code is invalid, expired or used"))
+		return
+	}
+	if code.ClientID != c.ID || f.Get("redirect_uri") != code.RedirectURI {
+		s.writeError(w, fail(http.StatusBadRequest, "invalid_grant", "the code was issued to another client or redirect URI"))
+		return
+	}
+	v := f.Get("code_verifier")
+	vs := sha256.Sum256([]byte(v))
+	if !verifierRE.MatchString(v) || subtle.ConstantTimeCompare([]byte(base64.RawURLEncoding.EncodeToString(vs[:])), []byte(code.Challenge)) != 1 {
+		s.writeError(w, fail(http.StatusBadRequest, "invalid_grant", "the PKCE code_verifier does not match"))
+		return
+	}
+	u, err := s.cfg.Users.GetUser(r.Context(), code.UserID)
+	if err != nil || u.Disabled {
+		s.writeError(w, fail(http.StatusBadRequest, "invalid_grant", "the user can no longer sign in"))
+		return
+	}
+	tok, jti, err := s.issueFor(u.ID, c.ID, code.Audience, code.Scopes, u.Roles, u.Tenant)
+	if err != nil {
+		s.cfg.Log.Error("oauth: token not issued", "err", err)
+		s.writeError(w, fail(http.StatusInternalServerError, "server_error", "the token could not be issued"))
+		return
+	}
+	_ = s.cfg.Codes.SetCodeToken(r.Context(), sum[:], jti)
+	out := map[string]any{"access_token": tok, "token_type": "Bearer", "expires_in": int(s.cfg.AccessTokenTTL.Seconds())}
+	if len(code.Scopes) > 0 {
+		out["scope"] = strings.Join(code.Scopes, " ")
+	}
+	writeJSON(w, http.StatusOK, out)
+}
+
+// clientForCode authenticates a confidential client, or identifies a
+// public one by client_id alone.
+func (s *Server) clientForCode(r *http.Request, f url.Values) (*store.OAuthClient, *oauthError) {
+	if _, _, basic := r.BasicAuth(); basic || f.Get("client_secret") != "" {
+		c, e := s.authenticate(r.Context(), r, f)
+		if e != nil {
+			return nil, e
+		}
+		if !slices.Contains(c.Grants, GrantAuthorizationCode) {
+			return nil, fail(http.StatusBadRequest, "unauthorized_client", "this client may not use authorization_code")
+		}
+		return c, nil
+	}
+	c, err := s.cfg.Store.GetClient(r.Context(), f.Get("client_id"))
+	if err != nil || !c.Public || c.Disabled {
+		return nil, fail(http.StatusUnauthorized, "invalid_client", "client authentication failed")
+	}
+	if !slices.Contains(c.Grants, GrantAuthorizationCode) {
+		return nil, fail(http.StatusBadRequest, "unauthorized_client", "this client may not use authorization_code")
+	}
+	return c, nil
+}

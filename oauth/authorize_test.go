@@ -1,0 +1,212 @@
+package oauth
+
+import (
+	"context"
+	"errors"
+	"html"
+	"io"
+	"net/http"
+	"net/http/cookiejar"
+	"net/url"
+	"regexp"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/gatehouse-dev/gatehouse/authn/jwt"
+	"golang.org/x/oauth2"
+)
+
+const (
+	appCallback = "https://app.example/cb"
+	alicePass   = "alice's long password"
+)
+
+type browser struct {
+	t    *testing.T
+	e    *env
+	http *http.Client
+	conf oauth2.Config
+}
+
+func (e *env) browser(t *testing.T) *browser {
+	t.Helper()
+	ctx := context.Background()
+	if _, err := CreateUser(ctx, e.st, UserOptions{Username: "alice", Password: alicePass, Tenant: "acme", Roles: []string{"customer"}}, time.Now()); err != nil && !strings.Contains(err.Error(), "conflict") {
+		t.Fatal(err)
+	}
+	if _, _, err := CreateClient(ctx, e.st, ClientOptions{ID: "spa", Name: "Shop app", Public: true, RedirectURIs: []string{appCallback},
+		Scopes: []string{"orders:read"}, Audiences: []string{"orders-api"}}, time.Now()); err != nil && !strings.Contains(err.Error(), "conflict") {
+		t.Fatal(err)
+	}
+	jar, _ := cookiejar.New(nil)
+	return &browser{t: t, e: e, http: &http.Client{Jar: jar, Transport: e.srv.Client().Transport,
+		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }},
+		conf: oauth2.Config{ClientID: "spa", RedirectURL: appCallback, Scopes: []string{"orders:read"},
+			Endpoint: oauth2.Endpoint{AuthURL: e.srv.URL + "/oauth2/authorize", TokenURL: e.srv.URL + "/oauth2/token", AuthStyle: oauth2.AuthStyleInParams}}}
+}
+
+var inputRE = regexp.MustCompile(`<input type="hidden" name="([a-z_]+)" value="([^"]*)">`)
+
+// open loads the sign-in page and returns its form fields.
+func (b *browser) open(authURL string) (*http.Response, url.Values) {
+	b.t.Helper()
+	res, err := b.http.Get(authURL)
+	if err != nil {
+		b.t.Fatal(err)
+	}
+	body, _ := io.ReadAll(res.Body)
+	res.Body.Close()
+	form := url.Values{}
+	for _, m := range inputRE.FindAllStringSubmatch(string(body), -1) {
+		form.Set(m[1], html.UnescapeString(m[2]))
+	}
+	return res, form
+}
+
+func (b *browser) signIn(form url.Values, user, pass string) *http.Response {
+	b.t.Helper()
+	form.Set("username", user)
+	form.Set("password", pass)
+	form.Set("action", "allow")
+	res, err := b.http.PostForm(b.e.srv.URL+"/oauth2/authorize", form)
+	if err != nil {
+		b.t.Fatal(err)
+	}
+	res.Body.Close()
+	return res
+}
+
+// code runs the flow up to the redirect and returns the code.
+func (b *browser) code(verifier, state string) string {
+	b.t.Helper()
+	res, form := b.open(b.conf.AuthCodeURL(state, oauth2.S256ChallengeOption(verifier)))
+	if res.StatusCode != 200 || form.Get("csrf") == "" {
+		b.t.Fatalf("sign-in page: %d %v", res.StatusCode, form)
+	}
+	if csp := res.Header.Get("Content-Security-Policy"); !strings.Contains(csp, "default-src 'none'") || !strings.Contains(csp, "frame-ancestors 'none'") {
+		b.t.Fatalf("CSP %q", csp)
+	}
+	res = b.signIn(form, "alice", alicePass)
+	loc, _ := url.Parse(res.Header.Get("Location"))
+	if res.StatusCode != http.StatusSeeOther || !strings.HasPrefix(loc.String(), appCallback+"?") || loc.Query().Get("state") != state || loc.Query().Get("iss") != b.e.srv.URL {
+		b.t.Fatalf("after sign-in: %d %s", res.StatusCode, loc)
+	}
+	return loc.Query().Get("code")
+}
+
+func (b *browser) ctx() context.Context {
+	return context.WithValue(context.Background(), oauth2.HTTPClient, b.e.srv.Client())
+}
+
+// The code flow with PKCE, driven by golang.org/x/oauth2 (AuthCodeURL,
+// S256ChallengeOption, Exchange with VerifierOption).
+func TestAuthorizationCodeFlow(t *testing.T) {
+	e := setup(t)
+	b := e.browser(t)
+	verifier := oauth2.GenerateVerifier()
+	code := b.code(verifier, "st-1")
+	tok, err := b.conf.Exchange(b.ctx(), code, oauth2.VerifierOption(verifier))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if tok.RefreshToken != "" {
+		t.Error("a refresh token was issued (not supported yet)")
+	}
+	gv := jwt.NewVerifier([]*jwt.Issuer{e.s.JWTIssuer()}, jwt.VerifierOptions{Revocations: e.rev, CacheSize: -1})
+	c, err := gv.Verify(context.Background(), tok.AccessToken, &jwt.Require{Audience: "orders-api", Scopes: []string{"orders:read"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if p := c.Principal(); p.Kind != "user" || p.Tenant != "acme" || p.Roles[0] != "customer" || c.ClientID != "spa" {
+		t.Fatalf("principal %+v", p)
+	}
+	// The code again: refused, and the token issued for it is revoked.
+	if _, err := b.conf.Exchange(b.ctx(), code, oauth2.VerifierOption(verifier)); err == nil || !strings.Contains(err.Error(), "invalid_grant") {
+		t.Fatalf("code reuse: %v", err)
+	}
+	if _, err := gv.Verify(context.Background(), tok.AccessToken, &jwt.Require{Audience: "orders-api"}); !errors.Is(err, jwt.ErrRevoked) {
+		t.Fatalf("token of a reused code: %v", err)
+	}
+	// Another code, a wrong verifier.
+	code = b.code(verifier, "st-2")
+	if _, err := b.conf.Exchange(b.ctx(), code, oauth2.VerifierOption(oauth2.GenerateVerifier())); err == nil || !strings.Contains(err.Error(), "invalid_grant") {
+		t.Fatalf("wrong verifier: %v", err)
+	}
+	// No verifier at all (PKCE downgrade at the token endpoint).
+	code = b.code(verifier, "st-3")
+	if _, err := b.conf.Exchange(b.ctx(), code); err == nil || !strings.Contains(err.Error(), "invalid_grant") {
+		t.Fatalf("no verifier: %v", err)
+	}
+	// Another redirect_uri at the token endpoint.
+	code = b.code(verifier, "st-4")
+	other := b.conf
+	other.RedirectURL = appCallback + "/x"
+	if _, err := other.Exchange(b.ctx(), code, oauth2.VerifierOption(verifier)); err == nil || !strings.Contains(err.Error(), "invalid_grant") {
+		t.Fatalf("other redirect_uri: %v", err)
+	}
+}
+
+func TestAuthorizeRefusals(t *testing.T) {
+	e := setup(t)
+	b := e.browser(t)
+	verifier := oauth2.GenerateVerifier()
+	// Redirect URI variants: an error page, never a redirect.
+	for _, ru := range []string{appCallback + "/", "https://APP.example/cb", appCallback + "/extra", appCallback + "?x=1",
+		"https://user@app.example/cb", "https://evil.app.example/cb", "https://app.example/c", "http://app.example/cb", ""} {
+		c := b.conf
+		c.RedirectURL = ru
+		res, _ := b.open(c.AuthCodeURL("s", oauth2.S256ChallengeOption(verifier)))
+		if res.StatusCode != 400 || res.Header.Get("Location") != "" {
+			t.Errorf("redirect_uri %q: %d %q", ru, res.StatusCode, res.Header.Get("Location"))
+		}
+	}
+	redirectError := func(authURL, want string) {
+		t.Helper()
+		res, _ := b.open(authURL)
+		loc, _ := url.Parse(res.Header.Get("Location"))
+		if res.StatusCode != http.StatusSeeOther || loc.Query().Get("error") != want || loc.Query().Get("iss") != e.srv.URL {
+			t.Errorf("%s: %d %s, want error %s", authURL, res.StatusCode, loc, want)
+		}
+	}
+	base := b.conf.AuthCodeURL("s")
+	redirectError(base, "invalid_request") // no PKCE
+	redirectError(base+"&code_challenge=abc&code_challenge_method=plain", "invalid_request")
+	redirectError(strings.Replace(b.conf.AuthCodeURL("s", oauth2.S256ChallengeOption(verifier)), "response_type=code", "response_type=token", 1), "unsupported_response_type")
+	wide := b.conf
+	wide.Scopes = []string{"orders:read", "orders:admin"}
+	redirectError(wide.AuthCodeURL("s", oauth2.S256ChallengeOption(verifier)), "invalid_scope")
+	// Wrong password: a generic answer and no code; then the throttle.
+	authURL := b.conf.AuthCodeURL("s", oauth2.S256ChallengeOption(verifier))
+	_, form := b.open(authURL)
+	if res := b.signIn(form, "alice", "not the password"); res.StatusCode != 401 || res.Header.Get("Location") != "" {
+		t.Fatalf("wrong password: %d", res.StatusCode)
+	}
+	_, form = b.open(authURL)
+	if res := b.signIn(form, "nobody", "not the password"); res.StatusCode != 401 {
+		t.Fatalf("unknown user: %d", res.StatusCode)
+	}
+	// CSRF: a form without the cookie is refused.
+	_, form = b.open(authURL)
+	fresh := &http.Client{Transport: e.srv.Client().Transport, CheckRedirect: b.http.CheckRedirect}
+	form.Set("username", "alice")
+	form.Set("password", alicePass)
+	if res, _ := fresh.PostForm(e.srv.URL+"/oauth2/authorize", form); res.StatusCode != 403 {
+		t.Fatalf("no CSRF cookie: %d", res.StatusCode)
+	}
+	// Deny.
+	_, form = b.open(authURL)
+	form.Set("action", "deny")
+	res, _ := b.http.PostForm(e.srv.URL+"/oauth2/authorize", form)
+	if loc, _ := url.Parse(res.Header.Get("Location")); loc == nil || loc.Query().Get("error") != "access_denied" {
+		t.Fatalf("deny: %d %v", res.StatusCode, res.Header)
+	}
+	for range loginFailLimit {
+		_, form = b.open(authURL)
+		b.signIn(form, "alice", "guess")
+	}
+	_, form = b.open(authURL)
+	if res := b.signIn(form, "alice", alicePass); res.StatusCode != 429 {
+		t.Fatalf("after %d failures: %d", loginFailLimit, res.StatusCode)
+	}
+}
