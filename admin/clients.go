@@ -14,12 +14,15 @@ import (
 type clientsAPI struct{ st store.OAuth }
 
 type clientRequest struct {
-	ID        string   `json:"id"`
-	Name      string   `json:"name"`
-	Scopes    []string `json:"scopes"`
-	Audiences []string `json:"audiences"`
-	Roles     []string `json:"roles"`
-	Tenant    string   `json:"tenant"`
+	ID           string   `json:"id"`
+	Name         string   `json:"name"`
+	Public       bool     `json:"public"`
+	RedirectURIs []string `json:"redirect_uris"`
+	Grants       []string `json:"grants"`
+	Scopes       []string `json:"scopes"`
+	Audiences    []string `json:"audiences"`
+	Roles        []string `json:"roles"`
+	Tenant       string   `json:"tenant"`
 }
 
 func (a *clientsAPI) fail(w http.ResponseWriter, r *http.Request, err error) {
@@ -41,7 +44,8 @@ func (a *clientsAPI) create(w http.ResponseWriter, r *http.Request, _ string) {
 	if !decode(w, r, &req) {
 		return
 	}
-	c, secret, err := oauth.CreateClient(r.Context(), a.st, oauth.ClientOptions{ID: req.ID, Name: req.Name, Scopes: req.Scopes,
+	c, secret, err := oauth.CreateClient(r.Context(), a.st, oauth.ClientOptions{ID: req.ID, Name: req.Name, Public: req.Public,
+		RedirectURIs: req.RedirectURIs, Grants: req.Grants, Scopes: req.Scopes,
 		Audiences: req.Audiences, Roles: req.Roles, Tenant: req.Tenant}, time.Now())
 	if err != nil {
 		a.fail(w, r, err)

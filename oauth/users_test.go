@@ -78,3 +78,32 @@ func TestUsers(t *testing.T) {
 		t.Fatalf("list %+v", list)
 	}
 }
+
+func TestClientRegistrationRules(t *testing.T) {
+	ctx := context.Background()
+	st, err := sqlite.Open(ctx, filepath.Join(t.TempDir(), "c.db"), true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	ok := ClientOptions{ID: "spa", Public: true, RedirectURIs: []string{"https://app.example/cb", "http://127.0.0.1:8000/cb"}, Audiences: []string{"a"}}
+	c, secret, err := CreateClient(ctx, st, ok, time.Now())
+	if err != nil || secret != "" || len(c.SecretHash) != 0 || c.Grants[0] != GrantAuthorizationCode {
+		t.Fatalf("public client: %+v %q %v", c, secret, err)
+	}
+	for _, bad := range []ClientOptions{
+		{ID: "a", Public: true, RedirectURIs: []string{"http://app.example/cb"}, Audiences: []string{"a"}},
+		{ID: "b", Public: true, RedirectURIs: []string{"https://app.example/cb#frag"}, Audiences: []string{"a"}},
+		{ID: "c", Public: true, RedirectURIs: []string{"https://user@app.example/cb"}, Audiences: []string{"a"}},
+		{ID: "d", Public: true, RedirectURIs: []string{"https://*.example/cb"}, Audiences: []string{"a"}},
+		{ID: "e", Public: true, RedirectURIs: []string{"/relative"}, Audiences: []string{"a"}},
+		{ID: "f", Public: true, Grants: []string{GrantClientCredentials}, Audiences: []string{"a"}},
+		{ID: "g", Public: true, Audiences: []string{"a"}},
+		{ID: "h", Grants: []string{"password"}, Audiences: []string{"a"}},
+		{ID: "i", Grants: []string{"implicit"}, RedirectURIs: []string{"https://x/cb"}, Audiences: []string{"a"}},
+	} {
+		if _, _, err := CreateClient(ctx, st, bad, time.Now()); !errors.Is(err, ErrBadClient) {
+			t.Errorf("%+v: %v", bad, err)
+		}
+	}
+}

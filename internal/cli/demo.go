@@ -2,10 +2,14 @@ package cli
 
 import (
 	"context"
+	"crypto/rand"
+	"crypto/sha256"
+	"encoding/base64"
 	"fmt"
 	"io"
 	"net"
 	"net/http"
+	"net/url"
 	"os"
 	"os/signal"
 	"path/filepath"
@@ -83,9 +87,17 @@ func demoCmd(stdout, stderr io.Writer) *cobra.Command {
 			if err != nil {
 				return err
 			}
+			flow, err := demoCodeFlow(ctx, cfg, s.DataDir)
+			if err != nil {
+				return err
+			}
 			return server.Run(ctx, server.Options{
 				Config: cfg, ConfigPath: path, Reload: sighup(ctx), LogOutput: stderr, Version: Version,
-				OnReady: func(r server.Ready) { printDemo(stdout, path, r, keys, client) },
+				OnReady: func(r server.Ready) {
+					printDemo(stdout, path, r, keys, client)
+					printCodeFlow(stdout, r, flow)
+					fmt.Fprint(stdout, "\nStop with Ctrl-C (in-flight requests drain first).\n")
+				},
 			})
 		},
 	}
@@ -119,6 +131,49 @@ func demoClient(ctx context.Context, cfg *gatehouse.Config, path string) (demo.C
 	}
 	defer st.Close()
 	return demo.EnsureClient(ctx, st, path)
+}
+
+// codeFlow is what the demo prints for the authorization code flow.
+type codeFlow struct {
+	user               demo.User
+	redirect, verifier string
+}
+
+// demoCodeFlow makes (once) the demo user and the public client, and a
+// PKCE verifier for this run.
+func demoCodeFlow(ctx context.Context, cfg *gatehouse.Config, dir string) (codeFlow, error) {
+	st, err := server.OpenStore(ctx, cfg, true)
+	if err != nil {
+		return codeFlow{}, err
+	}
+	defer st.Close()
+	f := codeFlow{redirect: cfg.OAuth.Issuer + "/demo/callback"}
+	if f.user, err = demo.EnsureUser(ctx, st, filepath.Join(dir, "demo-user.json")); err != nil {
+		return f, err
+	}
+	if err := demo.EnsureSPA(ctx, st, f.redirect); err != nil {
+		return f, err
+	}
+	b := make([]byte, 32)
+	if _, err := rand.Read(b); err != nil {
+		return f, err
+	}
+	f.verifier = base64.RawURLEncoding.EncodeToString(b)
+	return f, nil
+}
+
+func printCodeFlow(w io.Writer, r server.Ready, f codeFlow) {
+	sum := sha256.Sum256([]byte(f.verifier))
+	q := url.Values{"response_type": {"code"}, "client_id": {"demo-spa"}, "redirect_uri": {f.redirect}, "scope": {"orders:read"},
+		"state": {"demo"}, "code_challenge": {base64.RawURLEncoding.EncodeToString(sum[:])}, "code_challenge_method": {"S256"}}
+	pub := "https://" + r.PublicAddr
+	fmt.Fprintf(w, `
+  # OAuth authorization code with PKCE (a browser app, public client demo-spa): open this URL,
+  # accept the self-signed certificate, sign in as %s / %s, and copy the code the callback shows
+  %s/oauth2/authorize?%s
+  CODE=...   # the code from the callback page, then, within 60 s:
+  curl --cacert %s -s -d grant_type=authorization_code -d client_id=demo-spa -d code="$CODE" --data-urlencode redirect_uri=%s -d code_verifier=%s %s/oauth2/token; echo
+`, f.user.Username, f.user.Password, pub, q.Encode(), r.CAFile, f.redirect, f.verifier, pub)
 }
 
 func printDemo(w io.Writer, path string, r server.Ready, k demo.Keys, client demo.Client) {
@@ -195,7 +250,5 @@ Try it:
 	fmt.Fprintf(w, `
   # metrics (admin listener only)
   curl -s --cacert %s https://%s/metrics | grep gatehouse_requests_total
-
-Stop with Ctrl-C (in-flight requests drain first).
 `, ca, r.AdminAddr)
 }

@@ -79,6 +79,9 @@ func clientsCmd(stdout, stderr io.Writer) *cobra.Command {
 	f.StringSliceVar(&o.Audiences, "audience", nil, "a resource it may get tokens for (repeat; the first is the default)")
 	f.StringSliceVar(&o.Roles, "role", nil, "a role put into its tokens (repeat)")
 	f.StringVar(&o.Tenant, "tenant", "", "tenant put into its tokens")
+	f.BoolVar(&o.Public, "public", false, "a public client (browser or mobile app): no secret, authorization_code with PKCE")
+	f.StringSliceVar(&o.RedirectURIs, "redirect-uri", nil, "an exact redirect URI for the code flow (repeat)")
+	f.StringSliceVar(&o.Grants, "grant", nil, "client_credentials and/or authorization_code (default: from --public and --redirect-uri)")
 	list := &cobra.Command{
 		Use: "list", Short: "List clients", Args: cobra.NoArgs,
 		RunE: withStore(&path, stderr, func(ctx context.Context, st *sqlstore.Store, _ []string) error {

@@ -90,6 +90,9 @@ routes:
       policies:
         - {name: per-ip, limit: 5, window: 10s}
         - {name: per-ip-daily, limit: 1000, window: 24h}
+  - name: demo-callback        # the demo app's OAuth redirect URI: shows the code
+    match: {methods: [GET], path: /demo/callback}
+    upstream: {url: %[7]q, strip_prefix: /demo}
   - name: orders-create
     match: {methods: [POST], path: /api/orders}
     max_body_bytes: 16KiB

@@ -67,7 +67,7 @@ func TestDemoConfigIsValid(t *testing.T) {
 	if _, err := gatehouse.New(cfg, gatehouse.Deps{AccessLog: io.Discard}); err == nil {
 		t.Error("the demo routes need the key manager")
 	}
-	if len(cfg.Routes) != 7 || cfg.HTTP == nil || len(cfg.Policies) != 1 {
+	if len(cfg.Routes) != 8 || cfg.HTTP == nil || len(cfg.Policies) != 1 {
 		t.Errorf("demo config: %d routes, http %v", len(cfg.Routes), cfg.HTTP)
 	}
 }

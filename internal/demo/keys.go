@@ -93,3 +93,46 @@ func EnsureClient(ctx context.Context, st store.OAuth, path string) (Client, err
 	b, _ := json.MarshalIndent(c, "", "  ")
 	return c, os.WriteFile(path, b, 0o600)
 }
+
+// User is the demo's user for the authorization code flow.
+type User struct {
+	Username string `json:"username"`
+	Password string `json:"password"`
+}
+
+// EnsureUser returns the demo user stored at path while it exists, or
+// creates it with a generated password.
+func EnsureUser(ctx context.Context, st store.Users, path string) (User, error) {
+	var u User
+	if b, err := os.ReadFile(path); err == nil && json.Unmarshal(b, &u) == nil {
+		if rec, err := st.GetUserByName(ctx, u.Username); err == nil && oauth.CheckPassword(rec.PasswordHash, u.Password) {
+			return u, nil
+		}
+	}
+	b := make([]byte, 12)
+	if _, err := rand.Read(b); err != nil {
+		return u, err
+	}
+	u = User{Username: "alice", Password: hex.EncodeToString(b)}
+	if rec, err := st.GetUserByName(ctx, u.Username); err == nil {
+		if err := oauth.SetPassword(ctx, st, rec.ID, u.Password, time.Now()); err != nil {
+			return u, err
+		}
+	} else if _, err := oauth.CreateUser(ctx, st, oauth.UserOptions{Username: u.Username, Password: u.Password, Tenant: "acme", Roles: []string{"customer"}}, time.Now()); err != nil {
+		return u, fmt.Errorf("demo user: %w", err)
+	}
+	out, _ := json.MarshalIndent(u, "", "  ")
+	return u, os.WriteFile(path, out, 0o600)
+}
+
+// EnsureSPA registers the demo's public client (the code flow with PKCE)
+// with redirect as its only redirect URI.
+func EnsureSPA(ctx context.Context, st store.OAuth, redirect string) error {
+	if c, err := st.GetClient(ctx, "demo-spa"); err == nil && len(c.RedirectURIs) == 1 && c.RedirectURIs[0] == redirect {
+		return nil
+	}
+	_ = st.DeleteClient(ctx, "demo-spa")
+	_, _, err := oauth.CreateClient(ctx, st, oauth.ClientOptions{ID: "demo-spa", Name: "Demo shop app", Public: true,
+		RedirectURIs: []string{redirect}, Scopes: []string{"orders:read"}, Audiences: []string{"orders-api"}}, time.Now())
+	return err
+}

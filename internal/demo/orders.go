@@ -90,6 +90,16 @@ func (o *Orders) Handler() http.Handler {
 	mux.HandleFunc("PUT /orders/{id}", o.update)
 	mux.HandleFunc("PATCH /orders/{id}", o.update)
 	mux.HandleFunc("DELETE /orders/{id}", o.delete)
+	// The demo app's OAuth callback: shows the authorization code.
+	mux.HandleFunc("GET /callback", func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+		q := r.URL.Query()
+		if e := q.Get("error"); e != "" {
+			fmt.Fprintf(w, "The sign-in did not complete: %s\n", e)
+			return
+		}
+		fmt.Fprintf(w, "Authorization code (valid 60 s, usable once):\n\n%s\n\nExchange it with the curl that gatehouse demo printed (CODE=...).\n", q.Get("code"))
+	})
 	// Tenant-scoped paths: the gateway's policies bind {tenant} to the caller.
 	mux.HandleFunc("GET /tenants/{tenant}/orders", func(w http.ResponseWriter, r *http.Request) {
 		q := r.URL.Query()
