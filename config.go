@@ -181,6 +181,7 @@ type OAuthServer struct {
 	Issuer           string   `yaml:"issuer" doc:"Its issuer identifier: this gateway's public https URL, without a path, e.g. https://api.example.com. Tokens carry it as iss; routes accept them with auth.jwt."`
 	SigningKeySecret Secret   `yaml:"signing_key_secret" doc:"At least 32 bytes, as ${file:...} or ${env:...}; the signing keys' private parts are encrypted under it in the database."`
 	AccessTokenTTL   Duration `yaml:"access_token_ttl" doc:"Lifetime of access tokens. Default 10m, at most 1h."`
+	RefreshTokenTTL  Duration `yaml:"refresh_token_ttl" doc:"Lifetime of each refresh token of the code flow (each use rotates it). Default 24h, at most 90 days."`
 	Algorithm        string   `yaml:"algorithm" enum:"EdDSA,ES256,RS256" doc:"Signature algorithm of new signing keys. Default EdDSA; changing it rotates the key at the next start, the old key keeps verifying."`
 	RotateEvery      Duration `yaml:"rotate_every" doc:"Rotate the signing key when it is this old (checked every 30s); the old key keeps verifying for the token lifetime. Default 720h (30 days); 0 is not allowed."`
 }
@@ -363,6 +364,7 @@ func (c *Config) applyDefaults() {
 		setDefault(&c.OAuth.AccessTokenTTL, Duration(10*time.Minute))
 		setDefault(&c.OAuth.RotateEvery, Duration(30*24*time.Hour))
 		setDefault(&c.OAuth.Algorithm, "EdDSA")
+		setDefault(&c.OAuth.RefreshTokenTTL, Duration(24*time.Hour))
 	}
 	setDefault(&c.Limits.MaxBodyBytes, ByteSize(DefaultMaxBodyBytes))
 	setDefault(&c.Limits.MaxURIBytes, DefaultMaxURIBytes)

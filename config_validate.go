@@ -674,6 +674,9 @@ func (v *validator) oauth() {
 		v.errf("oauth.access_token_ttl", "must be between 1m and 1h")
 	}
 	v.oneOf("oauth.algorithm", o.Algorithm, "EdDSA", "ES256", "RS256")
+	if d := o.RefreshTokenTTL.D(); d < 5*time.Minute || d > 90*24*time.Hour {
+		v.errf("oauth.refresh_token_ttl", "must be between 5m and 2160h (90 days)")
+	}
 	if d := o.RotateEvery.D(); d < time.Hour {
 		v.errf("oauth.rotate_every", "must be at least 1h")
 	}

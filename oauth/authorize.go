@@ -344,19 +344,116 @@ func (s *Server) codeGrant(w http.ResponseWriter, r *http.Request, f url.Values)
 	if len(code.Scopes) > 0 {
 		out["scope"] = strings.Join(code.Scopes, " ")
 	}
+	if s.cfg.Refresh != nil && slices.Contains(c.Grants, GrantRefreshToken) {
+		family := make([]byte, 12)
+		if _, err := rand.Read(family); err != nil {
+			s.writeError(w, fail(http.StatusInternalServerError, "server_error", "the token could not be issued"))
+			return
+		}
+		rt, err := s.newRefresh(r.Context(), base64.RawURLEncoding.EncodeToString(family), c.ID, u.ID, code.Scopes, code.Audience)
+		if err != nil {
+			s.cfg.Log.Error("oauth: refresh token not stored", "err", err)
+			s.writeError(w, fail(http.StatusServiceUnavailable, "temporarily_unavailable", "try again"))
+			return
+		}
+		out["refresh_token"] = rt
+	}
 	writeJSON(w, http.StatusOK, out)
 }
 
-// clientForCode authenticates a confidential client, or identifies a
-// public one by client_id alone.
+// newRefresh stores a new refresh token of family and returns its value.
+func (s *Server) newRefresh(ctx context.Context, family, clientID, userID string, scopes []string, aud string) (string, error) {
+	raw := make([]byte, 32)
+	if _, err := rand.Read(raw); err != nil {
+		return "", err
+	}
+	tok := RefreshPrefix + base64.RawURLEncoding.EncodeToString(raw)
+	sum := sha256.Sum256([]byte(tok))
+	now := s.cfg.Now()
+	return tok, s.cfg.Refresh.CreateRefreshToken(ctx, &store.RefreshToken{Hash: sum[:], Family: family, ClientID: clientID, UserID: userID,
+		Scopes: scopes, Audience: aud, CreatedAt: now, ExpiresAt: now.Add(s.cfg.RefreshTokenTTL)})
+}
+
+// RefreshPrefix marks refresh tokens (for secret scanners).
+const RefreshPrefix = "gthr_"
+
+// refreshGrant exchanges a refresh token for a new access token and a new
+// refresh token of the same family (rotation). A refresh token presented a
+// second time means two parties hold it: the family is revoked.
+func (s *Server) refreshGrant(w http.ResponseWriter, r *http.Request, f url.Values) {
+	c, e := s.clientFor(r, f, GrantRefreshToken)
+	if e != nil {
+		s.writeError(w, e)
+		return
+	}
+	sum := sha256.Sum256([]byte(f.Get("refresh_token")))
+	invalid := fail(http.StatusBadRequest, "invalid_grant", "the refresh token is invalid, expired or revoked")
+	// Checks that do not spend the token come first: a client asking
+	// for the wrong thing keeps its refresh token.
+	seen, err := s.cfg.Refresh.GetRefreshToken(r.Context(), sum[:])
+	if err != nil || seen.ClientID != c.ID {
+		s.writeError(w, invalid)
+		return
+	}
+	scopes := seen.Scopes
+	if req := f.Get("scope"); req != "" {
+		scopes = strings.Fields(req)
+		for _, x := range scopes {
+			if !slices.Contains(seen.Scopes, x) {
+				s.writeError(w, fail(http.StatusBadRequest, "invalid_scope", "a refresh can only narrow the scopes"))
+				return
+			}
+		}
+	}
+	rt, err := s.cfg.Refresh.UseRefreshToken(r.Context(), sum[:], s.cfg.Now())
+	switch {
+	case errors.Is(err, store.ErrConflict):
+		_ = s.cfg.Refresh.RevokeRefreshFamily(r.Context(), rt.Family)
+		s.cfg.Log.Warn("oauth: refresh token replayed; its family is revoked", "client_id", c.ID, "user_id", rt.UserID)
+		s.writeError(w, invalid)
+		return
+	case err != nil:
+		s.writeError(w, invalid)
+		return
+	}
+	u, err := s.cfg.Users.GetUser(r.Context(), rt.UserID)
+	if err != nil || u.Disabled {
+		_ = s.cfg.Refresh.RevokeRefreshFamily(r.Context(), rt.Family)
+		s.writeError(w, fail(http.StatusBadRequest, "invalid_grant", "the user can no longer sign in"))
+		return
+	}
+	tok, _, err := s.issueFor(u.ID, c.ID, rt.Audience, scopes, u.Roles, u.Tenant)
+	if err != nil {
+		s.writeError(w, fail(http.StatusInternalServerError, "server_error", "the token could not be issued"))
+		return
+	}
+	next, err := s.newRefresh(r.Context(), rt.Family, c.ID, u.ID, scopes, rt.Audience)
+	if err != nil {
+		s.writeError(w, fail(http.StatusServiceUnavailable, "temporarily_unavailable", "try again"))
+		return
+	}
+	out := map[string]any{"access_token": tok, "token_type": "Bearer", "expires_in": int(s.cfg.AccessTokenTTL.Seconds()), "refresh_token": next}
+	if len(scopes) > 0 {
+		out["scope"] = strings.Join(scopes, " ")
+	}
+	writeJSON(w, http.StatusOK, out)
+}
+
+// clientForCode authenticates a client for the authorization_code grant.
 func (s *Server) clientForCode(r *http.Request, f url.Values) (*store.OAuthClient, *oauthError) {
+	return s.clientFor(r, f, GrantAuthorizationCode)
+}
+
+// clientFor authenticates a confidential client, or identifies a public
+// one by client_id alone, and checks it may use grant.
+func (s *Server) clientFor(r *http.Request, f url.Values, grant string) (*store.OAuthClient, *oauthError) {
 	if _, _, basic := r.BasicAuth(); basic || f.Get("client_secret") != "" {
 		c, e := s.authenticate(r.Context(), r, f)
 		if e != nil {
 			return nil, e
 		}
-		if !slices.Contains(c.Grants, GrantAuthorizationCode) {
-			return nil, fail(http.StatusBadRequest, "unauthorized_client", "this client may not use authorization_code")
+		if !slices.Contains(c.Grants, grant) {
+			return nil, fail(http.StatusBadRequest, "unauthorized_client", "this client may not use "+grant)
 		}
 		return c, nil
 	}
@@ -364,8 +461,8 @@ func (s *Server) clientForCode(r *http.Request, f url.Values) (*store.OAuthClien
 	if err != nil || !c.Public || c.Disabled {
 		return nil, fail(http.StatusUnauthorized, "invalid_client", "client authentication failed")
 	}
-	if !slices.Contains(c.Grants, GrantAuthorizationCode) {
-		return nil, fail(http.StatusBadRequest, "unauthorized_client", "this client may not use authorization_code")
+	if !slices.Contains(c.Grants, grant) {
+		return nil, fail(http.StatusBadRequest, "unauthorized_client", "this client may not use "+grant)
 	}
 	return c, nil
 }

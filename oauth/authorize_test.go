@@ -110,8 +110,8 @@ func TestAuthorizationCodeFlow(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if tok.RefreshToken != "" {
-		t.Error("a refresh token was issued (not supported yet)")
+	if !strings.HasPrefix(tok.RefreshToken, RefreshPrefix) {
+		t.Errorf("refresh token %q", tok.RefreshToken)
 	}
 	gv := jwt.NewVerifier([]*jwt.Issuer{e.s.JWTIssuer()}, jwt.VerifierOptions{Revocations: e.rev, CacheSize: -1})
 	c, err := gv.Verify(context.Background(), tok.AccessToken, &jwt.Require{Audience: "orders-api", Scopes: []string{"orders:read"}})
@@ -208,5 +208,63 @@ func TestAuthorizeRefusals(t *testing.T) {
 	_, form = b.open(authURL)
 	if res := b.signIn(form, "alice", alicePass); res.StatusCode != 429 {
 		t.Fatalf("after %d failures: %d", loginFailLimit, res.StatusCode)
+	}
+}
+
+func (b *browser) refresh(rt, scope string) (*http.Response, map[string]any) {
+	b.t.Helper()
+	form := url.Values{"grant_type": {"refresh_token"}, "refresh_token": {rt}, "client_id": {"spa"}}
+	if scope != "" {
+		form.Set("scope", scope)
+	}
+	return b.e.post(b.t, "/oauth2/token", form, "", "")
+}
+
+// Refresh tokens rotate; a replayed one revokes its family; scopes only
+// narrow; revocation (RFC 7009, by the public client) ends the family.
+func TestRefreshTokens(t *testing.T) {
+	e := setup(t)
+	b := e.browser(t)
+	verifier := oauth2.GenerateVerifier()
+	tok, err := b.conf.Exchange(b.ctx(), b.code(verifier, "s"), oauth2.VerifierOption(verifier))
+	if err != nil {
+		t.Fatal(err)
+	}
+	r1 := tok.RefreshToken
+	res, body := b.refresh(r1, "")
+	r2, _ := body["refresh_token"].(string)
+	if res.StatusCode != 200 || body["access_token"] == nil || r2 == "" || r2 == r1 {
+		t.Fatalf("refresh: %d %v", res.StatusCode, body)
+	}
+	if res, body := b.refresh(r2, "orders:read orders:admin"); res.StatusCode != 400 || body["error"] != "invalid_scope" {
+		t.Fatalf("scope widening on refresh: %d %v", res.StatusCode, body)
+	}
+	// The refused widening did not spend r2.
+	res, body = b.refresh(r2, "orders:read")
+	r3, _ := body["refresh_token"].(string)
+	if res.StatusCode != 200 || r3 == "" {
+		t.Fatalf("refresh after a refused widening: %d %v", res.StatusCode, body)
+	}
+	// A replay of r1 revokes the family: r3 stops too.
+	if res, body := b.refresh(r1, ""); res.StatusCode != 400 || body["error"] != "invalid_grant" {
+		t.Fatalf("replayed refresh token: %d %v", res.StatusCode, body)
+	}
+	if res, body := b.refresh(r3, ""); res.StatusCode != 400 || body["error"] != "invalid_grant" {
+		t.Fatalf("successor after a replay: %d %v", res.StatusCode, body)
+	}
+	// A new family, revoked by the client.
+	tok, err = b.conf.Exchange(b.ctx(), b.code(verifier, "s2"), oauth2.VerifierOption(verifier))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res, _ := e.post(t, "/oauth2/revoke", url.Values{"token": {tok.RefreshToken}, "client_id": {"spa"}}, "", ""); res.StatusCode != 200 {
+		t.Fatalf("revoke refresh token: %d", res.StatusCode)
+	}
+	if res, _ := b.refresh(tok.RefreshToken, ""); res.StatusCode != 400 {
+		t.Fatalf("revoked refresh token: %d", res.StatusCode)
+	}
+	// Another client cannot use it.
+	if res, body := e.post(t, "/oauth2/token", url.Values{"grant_type": {"refresh_token"}, "refresh_token": {r2}}, e.id, e.sec); res.StatusCode != 400 {
+		t.Fatalf("confidential client without the grant: %d %v", res.StatusCode, body)
 	}
 }

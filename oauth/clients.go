@@ -66,16 +66,19 @@ func CreateClient(ctx context.Context, st store.OAuth, o ClientOptions, now time
 	if len(o.Grants) == 0 {
 		o.Grants = []string{GrantClientCredentials}
 		if o.Public || len(o.RedirectURIs) > 0 {
-			o.Grants = []string{GrantAuthorizationCode}
+			o.Grants = []string{GrantAuthorizationCode, GrantRefreshToken}
 		}
 	}
 	for _, g := range o.Grants {
-		if g != GrantClientCredentials && g != GrantAuthorizationCode {
-			return nil, "", fmt.Errorf("%w: grant %q is not supported (client_credentials, authorization_code)", ErrBadClient, g)
+		if g != GrantClientCredentials && g != GrantAuthorizationCode && g != GrantRefreshToken {
+			return nil, "", fmt.Errorf("%w: grant %q is not supported (client_credentials, authorization_code, refresh_token)", ErrBadClient, g)
 		}
 	}
 	if len(o.Audiences) == 0 {
 		return nil, "", fmt.Errorf("%w: a client needs at least one audience (the APIs its tokens are for)", ErrBadClient)
+	}
+	if slices.Contains(o.Grants, GrantRefreshToken) && !slices.Contains(o.Grants, GrantAuthorizationCode) {
+		return nil, "", fmt.Errorf("%w: refresh_token goes with authorization_code", ErrBadClient)
 	}
 	if o.Public && slices.Contains(o.Grants, GrantClientCredentials) {
 		return nil, "", fmt.Errorf("%w: a public client cannot use client_credentials", ErrBadClient)

@@ -60,7 +60,7 @@ func setupAlg(t *testing.T, alg string) *env {
 	e.srv = httptest.NewUnstartedServer(nil)
 	e.srv.StartTLS()
 	t.Cleanup(e.srv.Close)
-	if e.s, err = New(Config{Issuer: e.srv.URL, Store: st, Keys: keys, Revocations: e.rev, Users: st, Codes: st}); err != nil {
+	if e.s, err = New(Config{Issuer: e.srv.URL, Store: st, Keys: keys, Revocations: e.rev, Users: st, Codes: st, Refresh: st}); err != nil {
 		t.Fatal(err)
 	}
 	e.srv.Config.Handler = e.s.Handler()

@@ -62,8 +62,14 @@ type Config struct {
 	// flow with its sign-in page.
 	Users store.Users
 	Codes store.AuthCodes
-	Log   *slog.Logger
-	Now   func() time.Time
+	// Refresh, when set with the code flow, issues refresh tokens to
+	// clients with the refresh_token grant: rotated on every use, and a
+	// replayed one revokes its whole family.
+	Refresh store.RefreshTokens
+	// RefreshTokenTTL is the lifetime of each refresh token. Default 24h.
+	RefreshTokenTTL time.Duration
+	Log             *slog.Logger
+	Now             func() time.Time
 }
 
 // Server is the authorization server. Safe for concurrent use.
@@ -82,6 +88,7 @@ const DefaultAccessTokenTTL = 10 * time.Minute
 const (
 	GrantClientCredentials = "client_credentials"
 	GrantAuthorizationCode = "authorization_code"
+	GrantRefreshToken      = "refresh_token"
 )
 
 // New returns the server.
@@ -91,6 +98,9 @@ func New(cfg Config) (*Server, error) {
 	}
 	if cfg.Now == nil {
 		cfg.Now = time.Now
+	}
+	if cfg.RefreshTokenTTL <= 0 {
+		cfg.RefreshTokenTTL = 24 * time.Hour
 	}
 	if cfg.Log == nil {
 		cfg.Log = slog.New(slog.DiscardHandler)
@@ -218,6 +228,9 @@ func (s *Server) metadata(w http.ResponseWriter, r *http.Request) {
 	if s.codeFlow() {
 		md["authorization_endpoint"] = iss + "/oauth2/authorize"
 		md["grant_types_supported"] = []string{GrantClientCredentials, GrantAuthorizationCode}
+		if s.cfg.Refresh != nil {
+			md["grant_types_supported"] = []string{GrantClientCredentials, GrantAuthorizationCode, GrantRefreshToken}
+		}
 		md["response_types_supported"] = []string{"code"}
 		md["code_challenge_methods_supported"] = []string{"S256"}
 		md["token_endpoint_auth_methods_supported"] = append(auth, "none")
@@ -314,6 +327,13 @@ func (s *Server) token(w http.ResponseWriter, r *http.Request) {
 	case GrantAuthorizationCode:
 		if s.codeFlow() {
 			s.codeGrant(w, r, f)
+			return
+		}
+		s.writeError(w, fail(http.StatusBadRequest, "unsupported_grant_type", "this server does not sign users in"))
+		return
+	case GrantRefreshToken:
+		if s.codeFlow() && s.cfg.Refresh != nil {
+			s.refreshGrant(w, r, f)
 			return
 		}
 		s.writeError(w, fail(http.StatusBadRequest, "unsupported_grant_type", "this server does not sign users in"))
@@ -434,6 +454,19 @@ func (s *Server) introspect(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, out)
 }
 
+// revokingClient authenticates a confidential client, or identifies a
+// public one by its client_id (RFC 7009 2.1: public clients revoke too).
+func (s *Server) revokingClient(r *http.Request, f url.Values) (*store.OAuthClient, *oauthError) {
+	if _, _, basic := r.BasicAuth(); basic || f.Get("client_secret") != "" {
+		return s.authenticate(r.Context(), r, f)
+	}
+	c, err := s.cfg.Store.GetClient(r.Context(), f.Get("client_id"))
+	if err != nil || !c.Public || c.Disabled {
+		return nil, fail(http.StatusUnauthorized, "invalid_client", "client authentication failed")
+	}
+	return c, nil
+}
+
 // check verifies one of this server's access tokens, whatever its
 // audience.
 func (s *Server) check(ctx context.Context, tok string) (*jwt.Claims, error) {
@@ -452,7 +485,7 @@ func (s *Server) revoke(w http.ResponseWriter, r *http.Request) {
 		s.writeError(w, e)
 		return
 	}
-	client, e := s.authenticate(r.Context(), r, f)
+	client, e := s.revokingClient(r, f)
 	if e != nil {
 		s.writeError(w, e)
 		return
@@ -460,6 +493,21 @@ func (s *Server) revoke(w http.ResponseWriter, r *http.Request) {
 	if hint := f.Get("token_type_hint"); hint != "" && hint != "access_token" && hint != "refresh_token" {
 		s.writeError(w, fail(http.StatusBadRequest, "unsupported_token_type", "token_type_hint must be access_token"))
 		return
+	}
+	if s.cfg.Refresh != nil {
+		sum := sha256.Sum256([]byte(f.Get("token")))
+		if rt, err := s.cfg.Refresh.GetRefreshToken(r.Context(), sum[:]); err == nil {
+			if rt.ClientID != client.ID {
+				s.writeError(w, fail(http.StatusBadRequest, "unauthorized_client", "the token was not issued to this client"))
+				return
+			}
+			if err := s.cfg.Refresh.RevokeRefreshFamily(r.Context(), rt.Family); err != nil {
+				s.writeError(w, fail(http.StatusServiceUnavailable, "temporarily_unavailable", "the token could not be revoked right now"))
+				return
+			}
+			w.WriteHeader(http.StatusOK)
+			return
+		}
 	}
 	c, err := s.check(r.Context(), f.Get("token"))
 	if err != nil {

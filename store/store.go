@@ -185,6 +185,35 @@ type AuthCodes interface {
 	PurgeCodes(ctx context.Context, before time.Time) (int64, error)
 }
 
+// RefreshToken is a refresh token, stored by the hash of its value. Tokens
+// rotated from one another share a family.
+type RefreshToken struct {
+	Hash      []byte
+	Family    string
+	ClientID  string
+	UserID    string
+	Scopes    []string
+	Audience  string
+	CreatedAt time.Time
+	ExpiresAt time.Time
+	UsedAt    time.Time // set when it was exchanged for its successor
+	Revoked   bool      // the whole family is revoked
+}
+
+// RefreshTokens persists refresh tokens.
+type RefreshTokens interface {
+	CreateRefreshToken(ctx context.Context, t *RefreshToken) error
+	// UseRefreshToken marks the token used at now and returns it. A token
+	// used before is returned with ErrConflict (a replay: the caller
+	// revokes its family); an unknown, expired or revoked one gives
+	// ErrNotFound.
+	UseRefreshToken(ctx context.Context, hash []byte, now time.Time) (*RefreshToken, error)
+	// RevokeRefreshFamily revokes every token of a family.
+	RevokeRefreshFamily(ctx context.Context, family string) error
+	// GetRefreshToken returns a token by hash (any state) or ErrNotFound.
+	GetRefreshToken(ctx context.Context, hash []byte) (*RefreshToken, error)
+}
+
 // OAuth persists the authorization server's clients and signing keys.
 type OAuth interface {
 	CreateClient(ctx context.Context, c *OAuthClient) error
@@ -208,5 +237,6 @@ type Store interface {
 	OAuth
 	Users
 	AuthCodes
+	RefreshTokens
 	Close() error
 }

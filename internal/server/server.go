@@ -520,7 +520,7 @@ func startOAuth(ctx context.Context, o *gatehouse.OAuthServer, st *sqlstore.Stor
 		return nil, err
 	}
 	srv, err := oauth.New(oauth.Config{Issuer: o.Issuer, AccessTokenTTL: ttl, Store: st, Keys: keys, Revocations: revoked, Log: log,
-		Users: st, Codes: st})
+		Users: st, Codes: st, Refresh: st, RefreshTokenTTL: o.RefreshTokenTTL.D()})
 	if err != nil {
 		return nil, err
 	}

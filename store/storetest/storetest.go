@@ -264,6 +264,37 @@ func Run(t *testing.T, open Open) {
 			t.Fatalf("purge: %d %v", n, err)
 		}
 	})
+	t.Run("refresh tokens", func(t *testing.T) {
+		s := open(t)
+		r1 := &store.RefreshToken{Hash: []byte("r1"), Family: "f1", ClientID: "spa", UserID: "u1", Scopes: []string{"orders:read"}, Audience: "api", CreatedAt: t0, ExpiresAt: t0.Add(time.Hour)}
+		r2 := &store.RefreshToken{Hash: []byte("r2"), Family: "f1", ClientID: "spa", UserID: "u1", CreatedAt: t0, ExpiresAt: t0.Add(time.Hour)}
+		for _, r := range []*store.RefreshToken{r1, r2} {
+			if err := s.CreateRefreshToken(ctx, r); err != nil {
+				t.Fatal(err)
+			}
+		}
+		got, err := s.UseRefreshToken(ctx, []byte("r1"), t0.Add(time.Minute))
+		if err != nil || got.Family != "f1" || got.Scopes[0] != "orders:read" || got.Audience != "api" {
+			t.Fatalf("use: %+v %v", got, err)
+		}
+		if again, err := s.UseRefreshToken(ctx, []byte("r1"), t0.Add(2*time.Minute)); !errors.Is(err, store.ErrConflict) || again.Family != "f1" {
+			t.Fatalf("replay: %+v %v", again, err)
+		}
+		if err := s.RevokeRefreshFamily(ctx, "f1"); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := s.UseRefreshToken(ctx, []byte("r2"), t0.Add(time.Minute)); !errors.Is(err, store.ErrNotFound) {
+			t.Fatalf("revoked family: %v", err)
+		}
+		if got, err := s.GetRefreshToken(ctx, []byte("r2")); err != nil || !got.Revoked {
+			t.Fatalf("get: %+v %v", got, err)
+		}
+		r3 := &store.RefreshToken{Hash: []byte("r3"), Family: "f2", ClientID: "spa", UserID: "u1", CreatedAt: t0, ExpiresAt: t0.Add(time.Hour)}
+		s.CreateRefreshToken(ctx, r3)
+		if _, err := s.UseRefreshToken(ctx, []byte("r3"), t0.Add(2*time.Hour)); !errors.Is(err, store.ErrNotFound) {
+			t.Fatalf("expired: %v", err)
+		}
+	})
 	t.Run("signing keys", func(t *testing.T) {
 		s := open(t)
 		k1 := &store.SigningKey{ID: "k1", Alg: "EdDSA", Public: []byte("pub1"), Sealed: []byte("sealed1"), CreatedAt: t0}

@@ -1,0 +1,89 @@
+package sqlstore
+
+import (
+	"context"
+	"database/sql"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/gatehouse-dev/gatehouse/store"
+)
+
+// CreateRefreshToken implements store.RefreshTokens.
+func (s *Store) CreateRefreshToken(ctx context.Context, t *store.RefreshToken) error {
+	scopes, err := json.Marshal(nonNilStrings(t.Scopes))
+	if err != nil {
+		return err
+	}
+	_, err = s.db.ExecContext(ctx, s.q(`INSERT INTO oauth_refresh_tokens (token_hash, family, client_id, user_id, scopes, audience, created_at, expires_at)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?)`), t.Hash, t.Family, t.ClientID, t.UserID, string(scopes), t.Audience, micros(t.CreatedAt), micros(t.ExpiresAt))
+	if err != nil {
+		return fmt.Errorf("sqlstore: create refresh token: %w", err)
+	}
+	return nil
+}
+
+const refreshColumns = "family, client_id, user_id, scopes, audience, created_at, expires_at, used_at, revoked"
+
+func scanRefresh(row scanner, hash []byte) (*store.RefreshToken, error) {
+	t := &store.RefreshToken{Hash: hash}
+	var scopes string
+	var created, expires, used, revoked int64
+	if err := row.Scan(&t.Family, &t.ClientID, &t.UserID, &scopes, &t.Audience, &created, &expires, &used, &revoked); err != nil {
+		if errors.Is(err, sql.ErrNoRows) {
+			return nil, store.ErrNotFound
+		}
+		return nil, fmt.Errorf("sqlstore: refresh token: %w", err)
+	}
+	if err := json.Unmarshal([]byte(scopes), &t.Scopes); err != nil {
+		return nil, err
+	}
+	t.CreatedAt, t.ExpiresAt, t.UsedAt, t.Revoked = fromMicros(created), fromMicros(expires), fromMicros(used), revoked == 1
+	return t, nil
+}
+
+// GetRefreshToken implements store.RefreshTokens.
+func (s *Store) GetRefreshToken(ctx context.Context, hash []byte) (*store.RefreshToken, error) {
+	return scanRefresh(s.db.QueryRowContext(ctx, s.q("SELECT "+refreshColumns+" FROM oauth_refresh_tokens WHERE token_hash = ?"), hash), hash)
+}
+
+// UseRefreshToken implements store.RefreshTokens.
+func (s *Store) UseRefreshToken(ctx context.Context, hash []byte, now time.Time) (*store.RefreshToken, error) {
+	var out *store.RefreshToken
+	err := tx(ctx, s.db, func(t *sql.Tx) error {
+		q := "SELECT " + refreshColumns + " FROM oauth_refresh_tokens WHERE token_hash = ?"
+		if s.d == Postgres {
+			q += " FOR UPDATE"
+		}
+		rt, err := scanRefresh(t.QueryRowContext(ctx, s.q(q), hash), hash)
+		if err != nil {
+			return err
+		}
+		out = rt
+		switch {
+		case rt.Revoked || !now.Before(rt.ExpiresAt):
+			out = nil
+			return store.ErrNotFound
+		case !rt.UsedAt.IsZero():
+			return store.ErrConflict
+		}
+		rt.UsedAt = now
+		_, err = t.ExecContext(ctx, s.q("UPDATE oauth_refresh_tokens SET used_at = ? WHERE token_hash = ?"), micros(now), hash)
+		return err
+	})
+	if errors.Is(err, store.ErrConflict) {
+		return out, err
+	}
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+// RevokeRefreshFamily implements store.RefreshTokens.
+func (s *Store) RevokeRefreshFamily(ctx context.Context, family string) error {
+	_, err := s.db.ExecContext(ctx, s.q("UPDATE oauth_refresh_tokens SET revoked = 1 WHERE family = ?"), family)
+	return err
+}
