@@ -50,3 +50,28 @@ func FuzzEndpoints(f *testing.F) {
 		}
 	})
 }
+
+// FuzzAuthorize: arbitrary authorization requests never panic, never
+// answer 5xx, and never redirect anywhere but a registered redirect URI.
+func FuzzAuthorize(f *testing.F) {
+	t := &testing.T{}
+	e := setup(t)
+	e.browser(t) // registers the public client spa with appCallback
+	h := e.s.Handler()
+	f.Add("response_type=code&client_id=spa&redirect_uri=https%3A%2F%2Fapp.example%2Fcb&code_challenge=E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM&code_challenge_method=S256&state=x")
+	f.Add("response_type=token&client_id=spa&redirect_uri=https%3A%2F%2Fapp.example%2Fcb")
+	f.Add("client_id=spa&redirect_uri=https%3A%2F%2Fevil.example%2Fcb")
+	f.Add("client_id=spa&client_id=other&redirect_uri=x")
+	f.Fuzz(func(t *testing.T, query string) {
+		r := httptest.NewRequest(http.MethodGet, "/oauth2/authorize", nil)
+		r.URL.RawQuery = query
+		w := httptest.NewRecorder()
+		h.ServeHTTP(w, r)
+		if w.Code >= 500 {
+			t.Fatalf("%d", w.Code)
+		}
+		if loc := w.Header().Get("Location"); loc != "" && !strings.HasPrefix(loc, appCallback+"?") {
+			t.Fatalf("redirected to %q", loc)
+		}
+	})
+}
