@@ -69,7 +69,7 @@ func (s *Server) parseAuthRequest(ctx context.Context, p url.Values) (*authReque
 		return nil, &pageError{http.StatusBadRequest, "The application that sent you here is not known to this server."}, nil
 	}
 	redirect := p.Get("redirect_uri")
-	if !slices.Contains(c.RedirectURIs, redirect) { // exact match: no prefix, case or slash tolerance
+	if !slices.ContainsFunc(c.RedirectURIs, func(reg string) bool { return redirectMatches(reg, redirect) }) {
 		return nil, &pageError{http.StatusBadRequest, "The application sent you here with a return address it has not registered."}, nil
 	}
 	req := &authRequest{client: c, redirectURI: redirect, state: p.Get("state")}
@@ -97,6 +97,34 @@ func (s *Server) parseAuthRequest(ctx context.Context, p url.Values) (*authReque
 		req.audience = res
 	}
 	return req, nil, nil
+}
+
+// redirectMatches compares a requested redirect URI with a registered one:
+// exactly, by string, with one exception (RFC 8252 7.3): for an http
+// loopback IP literal, the port may differ, as native apps listen on an
+// ephemeral port. No prefix, case, slash or subdomain tolerance.
+func redirectMatches(registered, requested string) bool {
+	if registered == requested {
+		return true
+	}
+	reg, err1 := url.Parse(registered)
+	req, err2 := url.Parse(requested)
+	if err1 != nil || err2 != nil || reg.Scheme != "http" || req.Scheme != "http" {
+		return false
+	}
+	host := reg.Hostname()
+	if host != "127.0.0.1" && host != "::1" || req.Hostname() != host || req.User != nil || req.Fragment != "" {
+		return false
+	}
+	strip := func(u *url.URL) string {
+		c := *u
+		c.Host = c.Hostname()
+		if strings.Contains(c.Host, ":") {
+			c.Host = "[" + c.Host + "]"
+		}
+		return c.String()
+	}
+	return strip(reg) == strip(req)
 }
 
 // back redirects to the client with params, state and iss.

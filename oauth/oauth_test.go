@@ -154,7 +154,9 @@ func TestIndependentClients(t *testing.T) {
 		json.NewDecoder(res.Body).Decode(&md)
 		res.Body.Close()
 		grants, _ := json.Marshal(md["grant_types_supported"])
-		if md["issuer"] != e.srv.URL || md["token_endpoint"] != e.srv.URL+"/oauth2/token" || strings.Contains(string(grants), "implicit") || strings.Contains(string(grants), "password") {
+		pkce, _ := json.Marshal(md["code_challenge_methods_supported"])
+		if md["issuer"] != e.srv.URL || md["token_endpoint"] != e.srv.URL+"/oauth2/token" || strings.Contains(string(grants), "implicit") ||
+			strings.Contains(string(grants), "password") || string(pkce) != `["S256"]` || md["authorization_response_iss_parameter_supported"] != true {
 			t.Errorf("%s: %v", p, md)
 		}
 	}

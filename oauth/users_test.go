@@ -107,3 +107,28 @@ func TestClientRegistrationRules(t *testing.T) {
 		}
 	}
 }
+
+func TestRedirectMatching(t *testing.T) {
+	for _, c := range []struct {
+		reg, req string
+		ok       bool
+	}{
+		{"https://app.example/cb", "https://app.example/cb", true},
+		{"https://app.example/cb", "https://app.example/cb/", false},
+		{"https://app.example/cb", "https://App.example/cb", false},
+		{"https://app.example/cb", "https://app.example:443/cb", false},
+		{"http://127.0.0.1/cb", "http://127.0.0.1:53682/cb", true},
+		{"http://127.0.0.1:8000/cb", "http://127.0.0.1:9000/cb", true},
+		{"http://[::1]/cb", "http://[::1]:4000/cb", true},
+		{"http://127.0.0.1/cb", "http://127.0.0.1:53682/cb/x", false},
+		{"http://127.0.0.1/cb", "http://127.0.0.1:53682/cb?x=1", false},
+		{"http://127.0.0.1/cb", "http://localhost:53682/cb", false},
+		{"http://127.0.0.1/cb", "http://user@127.0.0.1:1/cb", false},
+		{"http://localhost/cb", "http://localhost:1234/cb", false},
+		{"https://127.0.0.1/cb", "https://127.0.0.1:8443/cb", false},
+	} {
+		if got := redirectMatches(c.reg, c.req); got != c.ok {
+			t.Errorf("%s vs %s: %v, want %v", c.reg, c.req, got, c.ok)
+		}
+	}
+}
