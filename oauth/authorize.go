@@ -80,14 +80,9 @@ func (s *Server) parseAuthRequest(ctx context.Context, p url.Values) (*authReque
 		return req, nil, fail(http.StatusBadRequest, "invalid_request", "PKCE is required: code_challenge with code_challenge_method=S256")
 	}
 	req.challenge = p.Get("code_challenge")
-	req.scopes = c.Scopes
-	if sc := p.Get("scope"); sc != "" {
-		req.scopes = strings.Fields(sc)
-		for _, x := range req.scopes {
-			if !slices.Contains(c.Scopes, x) {
-				return req, nil, fail(http.StatusBadRequest, "invalid_scope", "a requested scope is not allowed for this client")
-			}
-		}
+	var ok bool
+	if req.scopes, ok = grantScopes(p.Get("scope"), c.Scopes); !ok {
+		return req, nil, fail(http.StatusBadRequest, "invalid_scope", "a requested scope is not allowed for this client")
 	}
 	req.audience = c.Audiences[0]
 	if res := p.Get("resource"); res != "" {
@@ -423,15 +418,10 @@ func (s *Server) refreshGrant(w http.ResponseWriter, r *http.Request, f url.Valu
 		s.writeError(w, invalid)
 		return
 	}
-	scopes := seen.Scopes
-	if req := f.Get("scope"); req != "" {
-		scopes = strings.Fields(req)
-		for _, x := range scopes {
-			if !slices.Contains(seen.Scopes, x) {
-				s.writeError(w, fail(http.StatusBadRequest, "invalid_scope", "a refresh can only narrow the scopes"))
-				return
-			}
-		}
+	scopes, ok := grantScopes(f.Get("scope"), seen.Scopes)
+	if !ok {
+		s.writeError(w, fail(http.StatusBadRequest, "invalid_scope", "a refresh can only narrow the scopes"))
+		return
 	}
 	rt, err := s.cfg.Refresh.UseRefreshToken(r.Context(), sum[:], s.cfg.Now())
 	switch {

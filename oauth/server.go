@@ -354,15 +354,10 @@ func (s *Server) token(w http.ResponseWriter, r *http.Request) {
 		s.writeError(w, fail(http.StatusBadRequest, "unauthorized_client", "this client may not use client_credentials"))
 		return
 	}
-	scopes := c.Scopes
-	if req := f.Get("scope"); req != "" {
-		scopes = strings.Fields(req)
-		for _, sc := range scopes {
-			if !slices.Contains(c.Scopes, sc) {
-				s.writeError(w, fail(http.StatusBadRequest, "invalid_scope", "a requested scope is not allowed for this client"))
-				return
-			}
-		}
+	scopes, ok := grantScopes(f.Get("scope"), c.Scopes)
+	if !ok {
+		s.writeError(w, fail(http.StatusBadRequest, "invalid_scope", "a requested scope is not allowed for this client"))
+		return
 	}
 	aud := ""
 	switch res := f["resource"]; len(res) {
@@ -395,6 +390,22 @@ func (s *Server) token(w http.ResponseWriter, r *http.Request) {
 		out["scope"] = strings.Join(scopes, " ")
 	}
 	writeJSON(w, http.StatusOK, out)
+}
+
+// grantScopes returns the scopes a request asks for (a space-separated
+// list; empty: all of allowed) and whether they are all within allowed.
+// Scopes are never silently narrowed or widened.
+func grantScopes(requested string, allowed []string) ([]string, bool) {
+	if requested == "" {
+		return allowed, true
+	}
+	scopes := strings.Fields(requested)
+	for _, sc := range scopes {
+		if !slices.Contains(allowed, sc) {
+			return nil, false
+		}
+	}
+	return scopes, true
 }
 
 // issueFor signs an RFC 9068 access token for subject, issued to client.
