@@ -14,6 +14,7 @@ import (
 	"regexp"
 	"slices"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/gatehouse-dev/gatehouse/clientip"
@@ -227,8 +228,12 @@ func (s *Server) loginPage(w http.ResponseWriter, r *http.Request, req *authRequ
 }
 
 // dummyHash is checked when the user does not exist, so the answer takes
-// as long as for a wrong password.
-var dummyHash, _ = HashPassword("gatehouse dummy password for timing")
+// as long as for a wrong password. Made on first use: argon2id at package
+// initialisation would cost every command that imports this package.
+var dummyHash = sync.OnceValue(func() string {
+	h, _ := HashPassword("gatehouse dummy password for timing")
+	return h
+})
 
 func (s *Server) authorizePost(w http.ResponseWriter, r *http.Request) {
 	mt := r.Header.Get("Content-Type")
@@ -272,7 +277,7 @@ func (s *Server) authorizePost(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	u, err := s.cfg.Users.GetUserByName(r.Context(), username)
-	hash := dummyHash
+	hash := dummyHash()
 	if err == nil {
 		hash = u.PasswordHash
 	}
@@ -320,7 +325,7 @@ var verifierRE = regexp.MustCompile(`^[A-Za-z0-9._~-]{43,128}$`)
 
 // codeGrant redeems an authorization code (RFC 6749 4.1.3 with RFC 7636).
 func (s *Server) codeGrant(w http.ResponseWriter, r *http.Request, f url.Values) {
-	c, e := s.clientForCode(r, f)
+	c, e := s.clientFor(r, f, GrantAuthorizationCode)
 	if e != nil {
 		s.writeError(w, e)
 		return
@@ -457,29 +462,24 @@ func (s *Server) refreshGrant(w http.ResponseWriter, r *http.Request, f url.Valu
 	writeJSON(w, http.StatusOK, out)
 }
 
-// clientForCode authenticates a client for the authorization_code grant.
-func (s *Server) clientForCode(r *http.Request, f url.Values) (*store.OAuthClient, *oauthError) {
-	return s.clientFor(r, f, GrantAuthorizationCode)
-}
-
 // clientFor authenticates a confidential client, or identifies a public
-// one by client_id alone, and checks it may use grant.
+// one by client_id alone, and checks it may use grant ("" checks no grant:
+// revocation, RFC 7009 2.1).
 func (s *Server) clientFor(r *http.Request, f url.Values, grant string) (*store.OAuthClient, *oauthError) {
+	var c *store.OAuthClient
 	if _, _, basic := r.BasicAuth(); basic || f.Get("client_secret") != "" {
-		c, e := s.authenticate(r.Context(), r, f)
-		if e != nil {
+		var e *oauthError
+		if c, e = s.authenticate(r.Context(), r, f); e != nil {
 			return nil, e
 		}
-		if !slices.Contains(c.Grants, grant) {
-			return nil, fail(http.StatusBadRequest, "unauthorized_client", "this client may not use "+grant)
+	} else {
+		var err error
+		c, err = s.cfg.Store.GetClient(r.Context(), f.Get("client_id"))
+		if err != nil || !c.Public || c.Disabled {
+			return nil, fail(http.StatusUnauthorized, "invalid_client", "client authentication failed")
 		}
-		return c, nil
 	}
-	c, err := s.cfg.Store.GetClient(r.Context(), f.Get("client_id"))
-	if err != nil || !c.Public || c.Disabled {
-		return nil, fail(http.StatusUnauthorized, "invalid_client", "client authentication failed")
-	}
-	if !slices.Contains(c.Grants, grant) {
+	if grant != "" && !slices.Contains(c.Grants, grant) {
 		return nil, fail(http.StatusBadRequest, "unauthorized_client", "this client may not use "+grant)
 	}
 	return c, nil

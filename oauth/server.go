@@ -465,19 +465,6 @@ func (s *Server) introspect(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, out)
 }
 
-// revokingClient authenticates a confidential client, or identifies a
-// public one by its client_id (RFC 7009 2.1: public clients revoke too).
-func (s *Server) revokingClient(r *http.Request, f url.Values) (*store.OAuthClient, *oauthError) {
-	if _, _, basic := r.BasicAuth(); basic || f.Get("client_secret") != "" {
-		return s.authenticate(r.Context(), r, f)
-	}
-	c, err := s.cfg.Store.GetClient(r.Context(), f.Get("client_id"))
-	if err != nil || !c.Public || c.Disabled {
-		return nil, fail(http.StatusUnauthorized, "invalid_client", "client authentication failed")
-	}
-	return c, nil
-}
-
 // check verifies one of this server's access tokens, whatever its
 // audience.
 func (s *Server) check(ctx context.Context, tok string) (*jwt.Claims, error) {
@@ -496,7 +483,7 @@ func (s *Server) revoke(w http.ResponseWriter, r *http.Request) {
 		s.writeError(w, e)
 		return
 	}
-	client, e := s.revokingClient(r, f)
+	client, e := s.clientFor(r, f, "")
 	if e != nil {
 		s.writeError(w, e)
 		return

@@ -61,12 +61,11 @@ func (t *throttle) failed(id string) {
 	f := t.fails[id]
 	if f == nil || now.Sub(f.start) >= t.window {
 		if len(t.fails) >= maxThrottled {
-			for k, v := range t.fails { // drop expired entries, or one at random
-				if now.Sub(v.start) >= t.window || len(t.fails) >= maxThrottled {
+			// Full: drop the expired entries, and if that is not enough,
+			// arbitrary ones (map order is random) down to half.
+			for k, v := range t.fails {
+				if now.Sub(v.start) >= t.window || len(t.fails) > maxThrottled/2 {
 					delete(t.fails, k)
-				}
-				if len(t.fails) < maxThrottled/2 {
-					break
 				}
 			}
 		}
