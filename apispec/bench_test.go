@@ -59,7 +59,7 @@ func BenchmarkCheckRequest(b *testing.B) {
 		b.ReportAllocs()
 		b.SetBytes(int64(len(body)))
 		for b.Loop() {
-			if checkJSON(raw, 32) != nil {
+			if fatal, _ := walk(raw, nil, inRequest, false, 32); fatal != nil {
 				b.Fatal("refused")
 			}
 		}

@@ -36,6 +36,9 @@ type Failure struct {
 	// Allow lists the declared methods, for a 405.
 	Allow      []string
 	Violations []Violation
+	// bodyLost: the body could not be read whole, so the request cannot
+	// be passed on even when violations are only reported.
+	bodyLost bool
 }
 
 // maxViolations bounds the list a client gets back.
@@ -68,9 +71,9 @@ func (s *Spec) CheckRequest(r *http.Request) *Failure {
 		_ = r.Body.Close()
 		if err != nil {
 			if _, ok := errors.AsType[*http.MaxBytesError](err); ok {
-				return &Failure{Status: http.StatusRequestEntityTooLarge, Violations: []Violation{{Location: "body", Reason: "body is larger than the limit"}}}
+				return &Failure{Status: http.StatusRequestEntityTooLarge, bodyLost: true, Violations: []Violation{{Location: "body", Reason: "body is larger than the limit"}}}
 			}
-			return &Failure{Status: http.StatusBadRequest, Violations: []Violation{{Location: "body", Reason: "body could not be read"}}}
+			return &Failure{Status: http.StatusBadRequest, bodyLost: true, Violations: []Violation{{Location: "body", Reason: "body could not be read"}}}
 		}
 		setBody(r, body)
 		if ct := r.Header.Get("Content-Type"); len(body) > 0 && isJSON(ct) {

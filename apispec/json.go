@@ -23,12 +23,6 @@ var checkers = sync.Pool{New: func() any {
 	return c
 }}
 
-// checkJSON checks a body's JSON alone, with no shape to judge it by.
-func checkJSON(b []byte, maxDepth int) *Violation {
-	fatal, _ := walk(b, nil, inRequest, false, maxDepth)
-	return fatal
-}
-
 func jsonViolation(err error) *Violation {
 	var se *jsontext.SyntacticError
 	if errors.As(err, &se) {

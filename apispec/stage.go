@@ -96,7 +96,7 @@ func (s *Spec) Requests(mode Mode, o StageOptions) func(http.Handler) http.Handl
 				r.Body, r.GetBody, r.ContentLength = sr.Body, sr.GetBody, sr.ContentLength
 			}
 			if f != nil {
-				enforced := mode == Enforce || f.Status == http.StatusRequestEntityTooLarge || f.readFailed()
+				enforced := mode == Enforce || f.bodyLost
 				if o.OnViolation != nil {
 					o.OnViolation(r, f, false, enforced)
 				}
@@ -108,10 +108,6 @@ func (s *Spec) Requests(mode Mode, o StageOptions) func(http.Handler) http.Handl
 			next.ServeHTTP(w, r)
 		})
 	}
-}
-
-func (f *Failure) readFailed() bool {
-	return len(f.Violations) == 1 && f.Violations[0].Reason == "body could not be read"
 }
 
 // WriteFailure answers with the problem for f.

@@ -169,16 +169,20 @@ func (v *Verifier) VerifyAnyAudience(ctx context.Context, raw string) (*Claims, 
 	if err != nil {
 		return nil, err
 	}
-	if v.revoked != nil && v.revoked.Revoked(c.Issuer, c.ID, c.Subject) {
+	if v.isRevoked(c) {
 		return nil, ErrRevoked
 	}
 	return c, nil
 }
 
+func (v *Verifier) isRevoked(c *Claims) bool {
+	return v.revoked != nil && v.revoked.Revoked(c.Issuer, c.ID, c.Subject)
+}
+
 // authorize applies the per-route and per-request checks, which hold for
 // cached tokens too.
 func (v *Verifier) authorize(c *Claims, req *Require) error {
-	if v.revoked != nil && v.revoked.Revoked(c.Issuer, c.ID, c.Subject) {
+	if v.isRevoked(c) {
 		return ErrRevoked
 	}
 	if len(req.Issuers) > 0 && !slices.Contains(req.Issuers, c.Issuer) {

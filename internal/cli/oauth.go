@@ -152,7 +152,7 @@ func signingKeysCmd(stdout, stderr io.Writer) *cobra.Command {
 	var path string
 	c := &cobra.Command{Use: "signing-keys", Short: "List and rotate the built-in OAuth server's signing keys"}
 	c.PersistentFlags().StringVarP(&path, "config", "c", "", "config file (YAML)")
-	ring := func(_ *cobra.Command, st *sqlstore.Store) (*oauth.KeyRing, time.Duration, error) {
+	ring := func(st *sqlstore.Store) (*oauth.KeyRing, time.Duration, error) {
 		cfg, err := loadConfig(path, stderr)
 		if err != nil {
 			return nil, 0, err
@@ -170,7 +170,7 @@ func signingKeysCmd(stdout, stderr io.Writer) *cobra.Command {
 	rotate := &cobra.Command{
 		Use: "rotate", Short: "Make a new signing key; the old one keeps verifying for the token lifetime", Args: cobra.NoArgs,
 		RunE: withStore(&path, stderr, func(ctx context.Context, st *sqlstore.Store, _ []string) error {
-			k, _, err := ring(nil, st)
+			k, _, err := ring(st)
 			if err != nil {
 				return err
 			}
@@ -185,7 +185,7 @@ func signingKeysCmd(stdout, stderr io.Writer) *cobra.Command {
 	list := &cobra.Command{
 		Use: "list", Short: "List the signing keys that still verify", Args: cobra.NoArgs,
 		RunE: withStore(&path, stderr, func(ctx context.Context, st *sqlstore.Store, _ []string) error {
-			_, retention, err := ring(nil, st)
+			_, retention, err := ring(st)
 			if err != nil {
 				return err
 			}
