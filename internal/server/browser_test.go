@@ -2,7 +2,6 @@ package server
 
 import (
 	"context"
-	"fmt"
 	"net/http"
 	"net/url"
 	"os"
@@ -23,25 +22,8 @@ func TestBrowserSignIn(t *testing.T) {
 	if chromium == "" {
 		t.Skip("GATEHOUSE_TEST_CHROMIUM not set: skipping the browser test")
 	}
-	up := echoUpstream(t)
-	t.Setenv("GH_TEST_OAUTH_SECRET", strings.Repeat("o", 32))
-	r := start(t, up.URL, fmt.Sprintf(`  - name: orders
-    match: {path: /orders}
-    auth: {jwt: {audience: orders-api}}
-    upstream: {url: %[1]q}
-  - name: app
-    match: {path: /app/}
-    upstream: {url: %[1]q}
-oauth:
-  issuer: https://gateway.test
-  signing_key_secret: "${env:GH_TEST_OAUTH_SECRET}"
-`, up.URL))
+	r, st := startOAuthServer(t, "")
 	ctx := context.Background()
-	st, err := OpenStore(ctx, r.Gateway.Config(), false)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer st.Close()
 	base := "https://" + r.PublicAddr
 	callback := base + "/app/cb"
 	if _, _, err := oauth.CreateClient(ctx, st, oauth.ClientOptions{ID: "spa", Name: "Shop app", Public: true, RedirectURIs: []string{callback},

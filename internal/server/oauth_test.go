@@ -10,30 +10,43 @@ import (
 	"time"
 
 	"github.com/gatehouse-dev/gatehouse/oauth"
+	"github.com/gatehouse-dev/gatehouse/store/sqlstore"
 	"golang.org/x/oauth2"
 	"golang.org/x/oauth2/clientcredentials"
 )
+
+// startOAuthServer runs a gateway with the built-in OAuth server, a route
+// /orders that takes its tokens (audience orders-api, the given scopes)
+// and a public route /app/, and returns it with a handle on its store.
+func startOAuthServer(t *testing.T, scopes string) (*running, *sqlstore.Store) {
+	t.Helper()
+	up := echoUpstream(t)
+	t.Setenv("GH_TEST_OAUTH_SECRET", strings.Repeat("o", 32))
+	r := start(t, up.URL, fmt.Sprintf(`  - name: orders
+    match: {path: /orders}
+    auth: {jwt: {audience: orders-api, scopes: [%[2]s]}}
+    upstream: {url: %[1]q}
+  - name: app
+    match: {path: /app/}
+    upstream: {url: %[1]q}
+oauth:
+  issuer: https://gateway.test
+  signing_key_secret: "${env:GH_TEST_OAUTH_SECRET}"
+`, up.URL, scopes))
+	st, err := OpenStore(context.Background(), r.Gateway.Config(), false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { st.Close() })
+	return r, st
+}
 
 // The built-in server end to end: a client gets a token from the public
 // listener with golang.org/x/oauth2 and calls a route that trusts the
 // built-in issuer; the token revoked through /oauth2/revoke stops working.
 func TestOAuthClientCredentials(t *testing.T) {
-	up := echoUpstream(t)
-	t.Setenv("GH_TEST_OAUTH_SECRET", strings.Repeat("o", 32))
-	r := start(t, up.URL, fmt.Sprintf(`  - name: orders
-    match: {path: /orders}
-    auth: {jwt: {audience: orders-api, scopes: [orders:read]}}
-    upstream: {url: %q}
-oauth:
-  issuer: https://gateway.test
-  signing_key_secret: "${env:GH_TEST_OAUTH_SECRET}"
-`, up.URL))
+	r, st := startOAuthServer(t, "orders:read")
 	ctx := context.Background()
-	st, err := OpenStore(ctx, r.Gateway.Config(), false)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer st.Close()
 	c, secret, err := oauth.CreateClient(ctx, st, oauth.ClientOptions{ID: "reports", Scopes: []string{"orders:read"}, Audiences: []string{"orders-api"}}, time.Now())
 	if err != nil {
 		t.Fatal(err)
