@@ -23,10 +23,10 @@ type List struct {
 	st    store.TokenRevocations
 	now   func() time.Time
 	mu    sync.RWMutex
-	jtis  map[string]time.Time // issuer \x00 jti -> until
-	subs  map[string]time.Time // issuer \x00 subject -> until
-	after int64                // highest Seq applied
-	ok    atomic.Bool          // the last sync succeeded
+	jtis  map[key]time.Time // issuer and jti -> until
+	subs  map[key]time.Time // issuer and subject -> until
+	after int64             // highest Seq applied
+	ok    atomic.Bool       // the last sync succeeded
 }
 
 // New returns an empty list following st.
@@ -34,10 +34,14 @@ func New(st store.TokenRevocations, now func() time.Time) *List {
 	if now == nil {
 		now = time.Now
 	}
-	return &List{st: st, now: now, jtis: map[string]time.Time{}, subs: map[string]time.Time{}}
+	return &List{st: st, now: now, jtis: map[key]time.Time{}, subs: map[key]time.Time{}}
 }
 
-func k(issuer, v string) string { return issuer + "\x00" + v }
+// key is a map key made of two strings: looking it up allocates nothing
+// (Revoked runs on every JWT-authenticated request).
+type key struct{ issuer, v string }
+
+func k(issuer, v string) key { return key{issuer, v} }
 
 // Revoked reports whether the token jti, or any token of subject, of
 // issuer is revoked.
