@@ -28,7 +28,9 @@ type Config struct {
 	APIKeys        APIKeys             `yaml:"api_keys" doc:"API key verification. Static."`
 	OAuth          *OAuthServer        `yaml:"oauth" doc:"The built-in OAuth 2.0 authorization server (client credentials), on the public listener. Static."`
 	JWT            JWT                 `yaml:"jwt" doc:"Token issuers trusted by routes with auth.jwt, and the verified-token cache. Reloadable."`
-	TrustedProxies []string            `yaml:"trusted_proxies" doc:"Peers (IPs or CIDRs) whose X-Forwarded-For is believed (PRX-01). Reloadable."`
+	TrustedProxies []string            `yaml:"trusted_proxies" doc:"Peers (IPs or CIDRs) whose X-Forwarded-For and X-Request-Id are believed and who may call forward auth (PRX-01, PRX-08). Default: none, or loopback (127.0.0.0/8, ::1) when forward_auth is set. Reloadable."`
+	RequestHeaders RequestHeaders      `yaml:"request_headers" doc:"Client-sent request headers that never reach a stage or an upstream (PRX-08, PRX-09). Reloadable."`
+	ForwardAuth    *ForwardAuth        `yaml:"forward_auth" doc:"The forward-auth endpoint (admin listener, /v1/forward-auth) for another proxy in front: which proxy, and so which headers carry the original request. Without it the endpoint answers 404. Reloadable."`
 	Limits         Limits              `yaml:"limits" doc:"Global request limits. Reloadable."`
 	Policies       []string            `yaml:"policies" doc:"Cedar policy files deciding routes with authorize; read at load and on every reload, all or nothing. Reloadable."`
 	ActionGroups   map[string][]string `yaml:"action_groups" doc:"Action groups for policies: group to member actions; action in Gatehouse::Action::\"<group>\" matches the members. Reloadable."`
@@ -36,6 +38,25 @@ type Config struct {
 
 	file  string
 	lines map[string]int
+}
+
+// RequestHeaders configures the inbound header boundary.
+type RequestHeaders struct {
+	Remove []string `yaml:"remove" doc:"More header names removed from every request, beside the built-in lists (names with anything but letters, digits and '-'; forwarding, original-request, method-override and other proxies' identity headers; X-Gatehouse-*). Compared case-folded, '_' as '-'."`
+}
+
+// ForwardAuth configures forward auth for a proxy in front of the gateway.
+type ForwardAuth struct {
+	Proxy                 string              `yaml:"proxy" enum:"nginx,traefik,envoy,headers" doc:"The proxy that calls: nginx (auth_request: X-Original-Method, X-Original-URI, X-Original-Host; refusals other than 401/403 are sent as 403 with X-Gatehouse-Status), traefik (ForwardAuth: X-Forwarded-Method, -Uri, -Host), envoy (ext_authz HTTP: the call's method, its path after /v1/forward-auth, its Host) or headers (names of your own). A call that also carries another proxy's headers is refused. Required."`
+	Headers               *ForwardAuthHeaders `yaml:"headers" doc:"With proxy: headers, the header names that carry the original request."`
+	OnlyStatuses401And403 bool                `yaml:"only_401_and_403" doc:"With proxy: headers, send refusals other than 401/403 as 403 with X-Gatehouse-Status (for proxies that pass on only those)."`
+}
+
+// ForwardAuthHeaders names the headers of the original request.
+type ForwardAuthHeaders struct {
+	Method string `yaml:"method" doc:"Header with the original method. Required."`
+	URI    string `yaml:"uri" doc:"Header with the original request target (path and query). Required."`
+	Host   string `yaml:"host" doc:"Header with the original host; empty: routes with match.host never match."`
 }
 
 // Listen configures the public HTTPS listener.
@@ -109,6 +130,7 @@ type Log struct {
 type Limits struct {
 	MaxBodyBytes ByteSize `yaml:"max_body_bytes" doc:"Largest request body. Default 1MiB."`
 	MaxURIBytes  int      `yaml:"max_uri_bytes" doc:"Longest request URI (path and query). Default 8192."`
+	PathParams   string   `yaml:"path_params" enum:"refuse,allow" doc:"Paths with ';' segment parameters (/a;x/b): refuse (default, 400: servlet containers and others strip them, so the route matched is not the resource served) or allow. Dot segments with parameters (..;) are always refused (PRX-11)."`
 }
 
 // Route is one route: what it matches and where it sends the request.
@@ -366,9 +388,16 @@ func (c *Config) applyDefaults() {
 		setDefault(&c.OAuth.Algorithm, "EdDSA")
 		setDefault(&c.OAuth.RefreshTokenTTL, Duration(24*time.Hour))
 	}
+	if c.ForwardAuth != nil && len(c.TrustedProxies) == 0 {
+		c.TrustedProxies = []string{"127.0.0.0/8", "::1/128"}
+	}
 	setDefault(&c.Limits.MaxBodyBytes, ByteSize(DefaultMaxBodyBytes))
 	setDefault(&c.Limits.MaxURIBytes, DefaultMaxURIBytes)
+	setDefault(&c.Limits.PathParams, "refuse")
 	for i := range c.Routes {
+		if h, ok := canonicalHost(c.Routes[i].Match.Host); ok {
+			c.Routes[i].Match.Host = h // lower case, no trailing dot (PRX-10)
+		}
 		u := &c.Routes[i].Upstream
 		if u.URL != "" && len(u.URLs) == 0 {
 			u.URLs = []string{u.URL}

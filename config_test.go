@@ -20,7 +20,7 @@ routes:
     upstream: {url: "http://127.0.0.1:9000"}
 `
 
-func mustParse(t *testing.T, src string) *Config {
+func mustParse(t testing.TB, src string) *Config {
 	t.Helper()
 	c, err := Parse("test.yaml", []byte(src))
 	if err != nil {

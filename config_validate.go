@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/gatehouse-dev/gatehouse/apispec"
+	"github.com/gatehouse-dev/gatehouse/proxy"
 	"github.com/gatehouse-dev/gatehouse/ratelimit"
 )
 
@@ -90,6 +91,28 @@ func (c *Config) validate() []FieldError {
 			v.errf(fmt.Sprintf("trusted_proxies[%d]", i), "%v", err)
 		}
 	}
+	for i, n := range c.RequestHeaders.Remove {
+		if !tokenRE.MatchString(n) {
+			v.errf(fmt.Sprintf("request_headers.remove[%d]", i), "%q is not a header name", n)
+		}
+	}
+	if fa := c.ForwardAuth; fa != nil {
+		v.oneOf("forward_auth.proxy", fa.Proxy, "nginx", "traefik", "envoy", "headers")
+		switch {
+		case fa.Proxy == "headers" && fa.Headers == nil:
+			v.errf("forward_auth.headers", "is required with proxy: headers")
+		case fa.Proxy != "headers" && (fa.Headers != nil || fa.OnlyStatuses401And403):
+			v.errf("forward_auth.headers", "is only for proxy: headers (proxy %s sends known headers)", fa.Proxy)
+		case fa.Headers != nil:
+			for _, f := range []struct{ path, name string }{{"method", fa.Headers.Method}, {"uri", fa.Headers.URI}, {"host", fa.Headers.Host}} {
+				if f.name == "" && f.path != "host" {
+					v.errf("forward_auth.headers."+f.path, "is required")
+				} else if f.name != "" && !proxy.PlainName(f.name) {
+					v.errf("forward_auth.headers."+f.path, "%q: use letters, digits and '-' only", f.name)
+				}
+			}
+		}
+	}
 	v.rateLimitBackend(&c.RateLimit)
 	if !strings.HasPrefix(c.Store, "sqlite://") && !strings.HasPrefix(c.Store, "postgres://") && !strings.HasPrefix(c.Store, "postgresql://") {
 		v.errf("store", "must be sqlite:///path or postgres://...")
@@ -106,6 +129,7 @@ func (c *Config) validate() []FieldError {
 	if c.Limits.MaxURIBytes < 256 || c.Limits.MaxURIBytes > 1<<16 {
 		v.errf("limits.max_uri_bytes", "must be between 256 and 65536")
 	}
+	v.oneOf("limits.path_params", c.Limits.PathParams, "refuse", "allow")
 	v.jwtIssuers()
 	v.oauth()
 	v.routes()

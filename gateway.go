@@ -77,6 +77,10 @@ type snapshot struct {
 	checkMux   *http.ServeMux // the same routes, running only their checks
 	forward    http.Handler   // the forward-auth endpoint
 	verifier   *jwt.Verifier  // nil without jwt.issuers
+	inbound    *proxy.Inbound // which client-sent headers survive
+	// forwardMode reads the original request of forward-auth calls; nil
+	// without forward_auth.
+	forwardMode *forwardMode
 }
 
 // route is one compiled route; it is the handler registered on the mux.
@@ -270,6 +274,10 @@ func (g *Gateway) compile(cfg *Config) (*snapshot, error) {
 		accessLog:  cfg.Log.AccessLog(),
 		unmatched:  g.deps.Metrics.forRoute(""),
 		transports: map[string]bool{},
+		inbound:    proxy.NewInbound(cfg.RequestHeaders.Remove),
+	}
+	if cfg.ForwardAuth != nil {
+		s.forwardMode = newForwardMode(cfg.ForwardAuth)
 	}
 	if len(cfg.Policies) > 0 {
 		if s.policies, err = loadPolicies(cfg.Policies, cfg.ActionGroups); err != nil {
@@ -366,7 +374,7 @@ func (s *snapshot) compileRoute(rc *Route) (*route, error) {
 	p, err := proxy.New(proxy.Options{
 		Targets: targets, StripPrefix: u.StripPrefix, PreserveHost: u.PreserveHost,
 		UnhealthyFor: u.UnhealthyFor.D(), Transport: tr,
-		TrustedPeer: s.resolver.Trusted, Log: s.deps.Log, Now: s.deps.Now,
+		TrustedPeer: s.resolver.Trusted, Inbound: s.inbound, Log: s.deps.Log, Now: s.deps.Now,
 		OnTarget: func(r *http.Request, target string) {
 			if st := stateFrom(r); st != nil {
 				st.upstream = target

@@ -29,7 +29,7 @@ type upstream struct {
 	last *http.Request
 }
 
-func newUpstream(t *testing.T, h http.HandlerFunc) *upstream {
+func newUpstream(t testing.TB, h http.HandlerFunc) *upstream {
 	t.Helper()
 	u := &upstream{}
 	if h == nil {

@@ -11,6 +11,8 @@ var (
 	ErrPathNotAbsolute = errors.New("path must start with /")
 	ErrPathEncoding    = errors.New("invalid percent-encoding in path")
 	ErrPathAmbiguous   = errors.New("path holds an encoded slash, a backslash or a control character")
+	ErrPathDotParams   = errors.New("path holds a dot segment with parameters (..;), which servlet containers resolve")
+	ErrPathParams      = errors.New("path holds ';' segment parameters, which some upstreams strip before routing (limits.path_params: allow)")
 )
 
 func unreserved(c byte) bool {
@@ -93,6 +95,9 @@ func NormalizePath(escaped string) (normal, decoded string, err error) {
 	trailing := false
 	for i, s := range segs {
 		last := i == len(segs)-1
+		if dotWithParams(s) {
+			return "", "", ErrPathDotParams
+		}
 		switch s {
 		case "", ".":
 			trailing = last
@@ -135,7 +140,7 @@ func alreadyNormal(p string) (string, bool) {
 			continue
 		}
 		prevSlash = false
-		if !(unreserved(c) || strings.IndexByte("!$&'()*+,;=:@", c) >= 0) {
+		if !(unreserved(c) || strings.IndexByte("!$&'()*+,=:@", c) >= 0) { // ';' takes the slow path
 			return "", false
 		}
 	}
@@ -144,6 +149,25 @@ func alreadyNormal(p string) (string, bool) {
 	}
 	return p, true
 }
+
+// dotWithParams reports whether a segment (unreserved escapes decoded) is
+// a dot segment followed by parameters: "..;x", ".;", "..%3Bx" (PRX-11).
+// Tomcat, Jetty and Spring drop the parameters and resolve the dots.
+func dotWithParams(seg string) bool {
+	base := seg
+	if i := strings.IndexByte(seg, ';'); i >= 0 {
+		base = seg[:i]
+	} else if i := strings.Index(seg, "%3B"); i >= 0 { // pass 1 upper-cased the hex
+		base = seg[:i]
+	} else {
+		return false
+	}
+	return base == "." || base == ".."
+}
+
+// HasPathParams reports whether an escaped path holds ';' (matrix or
+// servlet path parameters, such as ;jsessionid=).
+func HasPathParams(escaped string) bool { return strings.IndexByte(escaped, ';') >= 0 }
 
 // NormalizePathOnly returns the escaped normal form of p, or "" if p is refused.
 func NormalizePathOnly(p string) string {

@@ -8,7 +8,8 @@ import (
 // on and sets them; it never reorders them.
 //
 //	[global] recover -> request id + client IP -> access log + metrics
-//	         -> security headers -> limits (method, URI, path normal form)
+//	         -> security headers -> inbound headers (PRX-08, PRX-09)
+//	         -> limits (method, URI, host and path normal form)
 //	         -> route match (no match: 404/405 problem, never proxied)
 //	[route]  body limit -> rate limit (pre-auth keys: IP, route, header)
 //	         -> authenticate (API key | JWT) -> rate limit (principal keys)
@@ -37,7 +38,8 @@ func (s *snapshot) globalChain(tls bool) http.Handler {
 		requestIDStage(s.resolver, s.deps.Now),
 		accessLogStage(s.deps.AccessLog, s.deps.Log, s.accessLog, s.unmatched, s.deps.Now),
 		securityHeadersStage(tls),
-		limitsStage(s.maxURI),
+		inboundStage(s.inbound),
+		limitsStage(s.maxURI, s.cfg.Limits.PathParams == "allow"),
 	)
 }
 
@@ -75,16 +77,18 @@ func (s *snapshot) checkChain(rt *route) http.Handler {
 	)
 }
 
-// forwardChain serves the forward-auth endpoint: the original request is
-// rebuilt from the proxy's headers, then passes the global stages and is
+// forwardChain serves the forward-auth endpoint: the call passes the
+// global stages, then (from a trusted proxy only) the original request is
+// rebuilt from the proxy's headers, cleaned like any inbound request and
 // matched on the check mux.
 func (s *snapshot) forwardChain() http.Handler {
 	return chain(s.matchOn(s.checkMux, true),
-		originalRequestStage,
 		recoverStage(s.deps.Log),
 		requestIDStage(s.resolver, s.deps.Now),
 		accessLogStage(s.deps.AccessLog, s.deps.Log, s.accessLog, s.unmatched, s.deps.Now),
 		securityHeadersStage(false),
-		limitsStage(s.maxURI),
+		s.forwardStage,
+		inboundStage(s.inbound),
+		limitsStage(s.maxURI, s.cfg.Limits.PathParams == "allow"),
 	)
 }

@@ -20,6 +20,7 @@ import (
 	"github.com/gatehouse-dev/gatehouse/identity"
 	"github.com/gatehouse-dev/gatehouse/policy"
 	"github.com/gatehouse-dev/gatehouse/problem"
+	"github.com/gatehouse-dev/gatehouse/proxy"
 )
 
 // reqState is the one mutable per-request record the global stages share.
@@ -151,11 +152,11 @@ func securityHeadersStage(tls bool) func(http.Handler) http.Handler {
 const HSTS = "max-age=63072000; includeSubDomains"
 
 // limitsStage applies the global limits that do not depend on the route:
-// methods never proxied (PRX-02), URI length (PRX-04) and the path normal
-// form (PRX-05). Requests framed with Transfer-Encoding get their connection
+// methods never proxied (PRX-02), URI length (PRX-04), the host (PRX-10)
+// and path (PRX-05, PRX-11) normal forms. Requests framed with Transfer-Encoding get their connection
 // closed after the response, so no bytes a client smuggled after a chunked
 // body can be read as another request (PRX-03).
-func limitsStage(maxURI int) func(http.Handler) http.Handler {
+func limitsStage(maxURI int, allowParams bool) func(http.Handler) http.Handler {
 	return func(next http.Handler) http.Handler {
 		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 			if r.Method == http.MethodTrace || r.Method == http.MethodConnect {
@@ -170,21 +171,47 @@ func limitsStage(maxURI int) func(http.Handler) http.Handler {
 			if len(r.TransferEncoding) > 0 {
 				w.Header().Set("Connection", "close")
 			}
+			host, ok := canonicalHost(r.Host)
+			if !ok {
+				problem.Write(w, r, problem.New(http.StatusBadRequest, problem.TypeBadRequest, "the Host header is not a host name"))
+				return
+			}
 			normal, decoded, err := NormalizePath(r.URL.EscapedPath())
+			if err == nil && !allowParams && HasPathParams(normal) {
+				err = ErrPathParams
+			}
 			if err != nil {
 				problem.Write(w, r, problem.New(http.StatusBadRequest, problem.TypeBadPath, err.Error()))
 				return
 			}
-			if decoded != r.URL.Path || normal != r.URL.EscapedPath() {
-				u := *r.URL
-				u.Path, u.RawPath = decoded, normal
-				if normal == decoded {
-					u.RawPath = ""
-				}
+			if decoded != r.URL.Path || normal != r.URL.EscapedPath() || host != r.Host {
 				r2 := *r
-				r2.URL = &u
+				r2.Host = host
+				if decoded != r.URL.Path || normal != r.URL.EscapedPath() {
+					u := *r.URL
+					u.Path, u.RawPath = decoded, normal
+					if normal == decoded {
+						u.RawPath = ""
+					}
+					r2.URL = &u
+				}
 				r = &r2
 			}
+			next.ServeHTTP(w, r)
+		})
+	}
+}
+
+// inboundStage drops the client-sent headers no stage and no upstream may
+// believe (PRX-08, PRX-09): names other than letters, digits and '-',
+// forwarding and original-request headers, method overrides, other
+// proxies' identity headers and the gateway's own, in every spelling.
+// The client address and request id were read before, from trusted
+// proxies only.
+func inboundStage(in *proxy.Inbound) func(http.Handler) http.Handler {
+	return func(next http.Handler) http.Handler {
+		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			in.Clean(r.Header)
 			next.ServeHTTP(w, r)
 		})
 	}

@@ -44,6 +44,9 @@ type Options struct {
 	// TrustedPeer reports whether the connection peer is a trusted proxy,
 	// whose X-Forwarded-For chain is kept and extended.
 	TrustedPeer func(netip.Addr) bool
+	// Inbound removes the client-sent headers upstreams must not believe
+	// (PRX-08, PRX-09); nil means the built-in lists.
+	Inbound *Inbound
 	// OnTarget is told which target a request is sent to (for the access log).
 	OnTarget func(in *http.Request, target string)
 	// OnError is told of every upstream failure (for metrics and logs).
@@ -70,13 +73,6 @@ type target struct {
 
 // ResponseHeadersRemoved are dropped from every upstream response (HDR-01).
 var ResponseHeadersRemoved = []string{"Server", "X-Powered-By", "X-AspNet-Version", "X-AspNetMvc-Version"}
-
-// GatewaySetHeaders are set by the gateway alone; the client's values are removed.
-var GatewaySetHeaders = []string{"X-Real-Ip", "X-Request-Id", "X-Forwarded-Port", "X-Forwarded-Prefix", "X-Original-Url", "X-Rewrite-Url", "X-Original-Forwarded-For", "True-Client-Ip", "Cf-Connecting-Ip", "X-Client-Ip", "X-Cluster-Client-Ip"}
-
-// IdentityHeaderPrefix marks headers that carry the gateway's view of the
-// caller upstream; any the client sends are removed.
-const IdentityHeaderPrefix = "X-Gatehouse-"
 
 var bufPool = sync.Pool{New: func() any { b := make([]byte, 32<<10); return &b }}
 
@@ -171,14 +167,9 @@ func (p *Proxy) rewrite(pr *httputil.ProxyRequest) {
 		out.Host = in.Host
 	}
 	h := out.Header
-	for _, name := range GatewaySetHeaders {
-		h.Del(name)
-	}
-	for name := range h {
-		if strings.HasPrefix(name, IdentityHeaderPrefix) {
-			delete(h, name)
-		}
-	}
+	// The global stage cleaned the inbound headers already; this is the
+	// proxy's own guarantee for callers that use it alone.
+	p.opts.Inbound.Clean(h)
 	// X-Forwarded-*: the gateway's own values. A trusted proxy's chain is
 	// kept and extended with its address; anyone else's is dropped.
 	peer := peerAddr(in.RemoteAddr)
@@ -201,30 +192,10 @@ func (p *Proxy) rewrite(pr *httputil.ProxyRequest) {
 		h.Set("X-Request-Id", id)
 	}
 	// The gateway's view of the caller, after every client-sent
-	// X-Gatehouse-* header was removed above.
+	// X-Gatehouse-* header (in any spelling) was removed above.
 	SetIdentityHeaders(h, identity.From(in.Context()))
 	if _, ok := h["User-Agent"]; !ok {
 		h["User-Agent"] = nil // do not let Go add its own
-	}
-}
-
-// SetIdentityHeaders writes the gateway's view of the caller into h
-// (X-Gatehouse-Subject, -Tenant, -Roles, -Key-Id, -Principal-Kind); an
-// anonymous principal writes nothing.
-func SetIdentityHeaders(h http.Header, p *identity.Principal) {
-	if p.Anonymous() {
-		return
-	}
-	h.Set(IdentityHeaderPrefix+"Subject", p.Subject)
-	h.Set(IdentityHeaderPrefix+"Principal-Kind", string(p.Kind))
-	if p.Tenant != "" {
-		h.Set(IdentityHeaderPrefix+"Tenant", p.Tenant)
-	}
-	if len(p.Roles) > 0 {
-		h.Set(IdentityHeaderPrefix+"Roles", strings.Join(p.Roles, ","))
-	}
-	if p.KeyID != "" {
-		h.Set(IdentityHeaderPrefix+"Key-Id", p.KeyID)
 	}
 }
 
