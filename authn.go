@@ -7,6 +7,7 @@ import (
 	"strings"
 
 	authnkey "github.com/gatehouse-dev/gatehouse/authn/apikey"
+	"github.com/gatehouse-dev/gatehouse/authn/credential"
 	"github.com/gatehouse-dev/gatehouse/authn/jwt"
 	"github.com/gatehouse-dev/gatehouse/identity"
 )
@@ -89,23 +90,35 @@ func (s *snapshot) compileAuthn(a *RouteAuth) (stage, error) {
 		}
 		jwtAuth = &jwt.Authenticator{Verifier: s.verifier, Require: jwt.Require{Audience: a.JWT.Audience, Scopes: a.JWT.Scopes, Issuers: issuers}}
 	}
+	var st stage
 	switch {
 	case jwtAuth == nil && keyAuth == nil:
 		return nil, nil
 	case jwtAuth == nil:
-		return keyAuth.Wrap(onPrincipal), nil
+		st = keyAuth.Wrap(onPrincipal)
 	case keyAuth == nil:
-		return jwtAuth.Wrap(onPrincipal), nil
+		st = jwtAuth.Wrap(onPrincipal)
+	default:
+		byKey, byToken := keyAuth.Wrap(onPrincipal), jwtAuth.Wrap(onPrincipal)
+		st = func(next http.Handler) http.Handler {
+			k, t := byKey(next), byToken(next)
+			return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				if r.Header.Get("X-Api-Key") == "" && jwt.LooksLikeJWT(jwt.Bearer(r)) {
+					t.ServeHTTP(w, r)
+					return
+				}
+				k.ServeHTTP(w, r)
+			})
+		}
 	}
-	byKey, byToken := keyAuth.Wrap(onPrincipal), jwtAuth.Wrap(onPrincipal)
+	if a.ForwardCredentials {
+		return st, nil
+	}
+	// The checked credential goes no further than the gateway (KEY-07).
 	return func(next http.Handler) http.Handler {
-		k, t := byKey(next), byToken(next)
-		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-			if r.Header.Get("X-Api-Key") == "" && jwt.LooksLikeJWT(jwt.Bearer(r)) {
-				t.ServeHTTP(w, r)
-				return
-			}
-			k.ServeHTTP(w, r)
-		})
+		return st(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			credential.Remove(r.Header)
+			next.ServeHTTP(w, r)
+		}))
 	}, nil
 }

@@ -196,6 +196,8 @@ type APIKeys struct {
 type RouteAuth struct {
 	APIKey *APIKeyAuth `yaml:"api_key" doc:"Require an API key."`
 	JWT    *JWTAuth    `yaml:"jwt" doc:"Require a bearer JWT access token from a trusted issuer (jwt.issuers)."`
+	// ForwardCredentials keeps the consumed credential on the request.
+	ForwardCredentials bool `yaml:"forward_credentials" doc:"Send the credential the gateway checked (Authorization: Bearer, X-API-Key) on to the upstream. Default false: it is removed (KEY-07)."`
 }
 
 // OAuthServer configures the built-in authorization server.

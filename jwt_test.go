@@ -99,7 +99,7 @@ routes:
 		t.Fatalf("valid token: %d %s", res.StatusCode, got)
 	}
 	h := up.lastRequest().Header
-	if h.Get("X-Gatehouse-Subject") != "alice" || h.Get("X-Gatehouse-Tenant") != "acme" || h.Get("X-Gatehouse-Principal-Kind") != "user" || h.Get("Authorization") == "" {
+	if h.Get("X-Gatehouse-Subject") != "alice" || h.Get("X-Gatehouse-Tenant") != "acme" || h.Get("X-Gatehouse-Principal-Kind") != "user" || h.Get("Authorization") != "" { // KEY-07: the token stays here
 		t.Fatalf("identity headers upstream: %v", h)
 	}
 	res = bearer(t, srv.URL+"/orders", "")

@@ -14,6 +14,7 @@ import (
 	"strings"
 
 	keys "github.com/gatehouse-dev/gatehouse/apikey"
+	"github.com/gatehouse-dev/gatehouse/authn/credential"
 	"github.com/gatehouse-dev/gatehouse/identity"
 	"github.com/gatehouse-dev/gatehouse/problem"
 	"github.com/gatehouse-dev/gatehouse/store"
@@ -42,10 +43,13 @@ var (
 
 // Check returns the principal of r's API key.
 func (a *Authenticator) Check(r *http.Request) (*identity.Principal, error) {
-	if keyInQuery(r.URL.RawQuery) {
+	if credential.InQuery(r.URL.RawQuery, keys.Prefix) {
 		return nil, ErrInQuery
 	}
-	presented := a.presented(r)
+	presented, err := a.presented(r)
+	if err != nil {
+		return nil, err
+	}
 	if presented == "" {
 		return nil, ErrMissing
 	}
@@ -72,37 +76,16 @@ func (a *Authenticator) reads(h string) bool {
 	return len(a.Headers) == 0 || slices.Contains(a.Headers, h)
 }
 
-func (a *Authenticator) presented(r *http.Request) string {
-	if a.reads(HeaderAuthorization) {
-		if v := r.Header.Get("Authorization"); len(v) > 7 && strings.EqualFold(v[:7], "bearer ") && len(v) <= maxKeyHeaderLen {
-			return strings.TrimSpace(v[7:])
-		}
+// presented is the key of r, read byte for byte (KEY-07).
+func (a *Authenticator) presented(r *http.Request) (string, error) {
+	v, _, err := credential.Presented(r.Header, a.reads(HeaderAuthorization), a.reads(HeaderXAPIKey))
+	if err != nil {
+		return "", err
 	}
-	if a.reads(HeaderXAPIKey) {
-		if v := r.Header.Get("X-Api-Key"); v != "" && len(v) <= maxKeyHeaderLen {
-			return strings.TrimSpace(v)
-		}
+	if len(v) > maxKeyHeaderLen {
+		return "", nil // oversized: not even parsed
 	}
-	return ""
-}
-
-// keyInQuery reports whether something that looks like a key is in the
-// query (any parameter value with the key prefix, or a key-named parameter).
-func keyInQuery(raw string) bool {
-	if raw == "" {
-		return false
-	}
-	if strings.Contains(raw, keys.Prefix) || strings.Contains(strings.ToLower(raw), "gthk%5f") {
-		return true
-	}
-	for part := range strings.SplitSeq(raw, "&") {
-		name, _, _ := strings.Cut(part, "=")
-		switch strings.ToLower(name) {
-		case "api_key", "apikey", "api-key", "key", "x-api-key":
-			return true
-		}
-	}
-	return false
+	return v, nil
 }
 
 // Wrap returns the stage. onPrincipal, when set, is told of every
@@ -119,6 +102,8 @@ func (a *Authenticator) Wrap(onPrincipal func(*http.Request, *identity.Principal
 				}
 				next.ServeHTTP(w, r.WithContext(identity.With(r.Context(), p)))
 				return
+			case errors.Is(err, credential.ErrAmbiguous):
+				problem.Write(w, r, problem.New(http.StatusBadRequest, problem.TypeBadRequest, "send one credential: one Authorization or X-API-Key header, not both with different values").Wrap(err))
 			case errors.Is(err, ErrInQuery):
 				problem.Write(w, r, problem.New(http.StatusBadRequest, problem.TypeBadRequest, "API keys are accepted only in the Authorization or X-API-Key header, never in the URL; revoke a key that was sent in a URL").Wrap(err))
 			case errors.Is(err, ErrMissing):

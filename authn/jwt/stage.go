@@ -5,6 +5,7 @@ import (
 	"net/http"
 	"strings"
 
+	"github.com/gatehouse-dev/gatehouse/authn/credential"
 	"github.com/gatehouse-dev/gatehouse/identity"
 	"github.com/gatehouse-dev/gatehouse/problem"
 )
@@ -21,13 +22,7 @@ type Authenticator struct {
 var ErrInQuery = errors.New("jwt: bearer token sent in the URL query")
 
 // Bearer returns the bearer token of r's Authorization header, or "".
-func Bearer(r *http.Request) string {
-	v := r.Header.Get("Authorization")
-	if len(v) > 7 && strings.EqualFold(v[:7], "bearer ") {
-		return strings.TrimSpace(v[7:])
-	}
-	return ""
-}
+func Bearer(r *http.Request) string { return credential.Bearer(r.Header.Get("Authorization")) }
 
 // LooksLikeJWT reports whether a bearer credential has the shape of a JWS
 // (three base64url parts), to tell it from an API key on routes that take
@@ -38,10 +33,13 @@ func LooksLikeJWT(s string) bool {
 
 // Check returns the principal of r's bearer token.
 func (a *Authenticator) Check(r *http.Request) (*identity.Principal, error) {
-	if q := r.URL.RawQuery; q != "" && (strings.Contains(q, "access_token=") || strings.HasPrefix(q, "access_token")) {
+	if credential.InQuery(r.URL.RawQuery) {
 		return nil, ErrInQuery
 	}
-	raw := Bearer(r)
+	raw, _, err := credential.Presented(r.Header, true, false)
+	if err != nil {
+		return nil, err
+	}
 	if raw == "" {
 		return nil, ErrMissing
 	}
@@ -83,6 +81,8 @@ func (a *Authenticator) Wrap(onPrincipal func(*http.Request, *identity.Principal
 func (a *Authenticator) Fail(w http.ResponseWriter, r *http.Request, err error) {
 	challenge := `Bearer realm="gatehouse"`
 	switch {
+	case errors.Is(err, credential.ErrAmbiguous):
+		problem.Write(w, r, problem.New(http.StatusBadRequest, problem.TypeBadRequest, "send one credential: one Authorization header, and no X-API-Key with another value").Wrap(err))
 	case errors.Is(err, ErrInQuery):
 		problem.Write(w, r, problem.New(http.StatusBadRequest, problem.TypeBadRequest, "bearer tokens are accepted only in the Authorization header, never in the URL").Wrap(err))
 	case errors.Is(err, ErrMissing):
