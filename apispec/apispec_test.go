@@ -112,6 +112,20 @@ func TestRequests(t *testing.T) {
 		{"readOnly refused", func() *http.Request {
 			return req("POST", "/orders", "application/json", `{"id":"o-1","item":"x","quantity":1}`)
 		}, false, false, want{400, "body", "/id", "", "readOnly"}},
+		// VAL-06: names back ends bind case-insensitively to a declared
+		// property are refused, with or without reject_unknown_fields.
+		{"readOnly by case folding (U+017F)", func() *http.Request {
+			return req("POST", "/orders", "application/json", `{"İd":"o-1","item":"x","quantity":1}`)
+		}, false, false, want{400, "body", "/İd", "", "only by case"}},
+		{"readOnly by upper case", func() *http.Request {
+			return req("POST", "/orders", "application/json", `{"ID":"o-1","item":"x","quantity":1}`)
+		}, false, false, want{400, "body", "/ID", "", "only by case"}},
+		{"long s for s", func() *http.Request {
+			return req("POST", "/orders", "application/json", `{"item":"x","quantity":1,"addreſs":{"city":"a"}}`)
+		}, false, false, want{400, "body", "/addreſs", "", "only by case"}},
+		{"Kelvin sign for k", func() *http.Request {
+			return req("POST", "/orders", "application/json", `{"item":"x","quantity":1,"tags":["a"],"Key":1}`)
+		}, false, false, want{}},
 		{"undeclared content type", func() *http.Request { return req("POST", "/orders", "text/plain", "hello") }, false, false,
 			want{415, "header", "", "Content-Type", "not declared"}},
 		{"no content type", func() *http.Request { return req("POST", "/orders", "", good) }, false, false,

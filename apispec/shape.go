@@ -5,6 +5,7 @@ import (
 	"net/http"
 	"strconv"
 	"strings"
+	"unicode"
 
 	"github.com/go-json-experiment/json/jsontext"
 	"github.com/pb33f/libopenapi/datamodel/high/base"
@@ -23,6 +24,28 @@ type shape struct {
 	patterns bool // patternProperties: names are not judged
 	readOnly bool
 	wrOnly   bool
+	// folds maps the case folding of each declared name to the name
+	// (VAL-06): an undeclared name with the same folding is refused, as
+	// Go, Jackson and .NET bind it to the declared property.
+	folds map[string]string
+}
+
+// foldName is the case folding of a property name as Go's encoding/json
+// compares names (bytes.EqualFold: upper then lower case, so U+017F 'ſ'
+// is 's' and U+212A KELVIN SIGN is 'k').
+func foldName(name string) string {
+	return strings.Map(func(r rune) rune { return unicode.ToLower(unicode.ToUpper(r)) }, name)
+}
+
+// index fills folds once all properties are known.
+func (s *shape) index() {
+	if len(s.props) == 0 {
+		return
+	}
+	s.folds = make(map[string]string, len(s.props))
+	for name := range s.props {
+		s.folds[foldName(name)] = name
+	}
 }
 
 // free reports whether the shape declares no property names: a free-form
@@ -162,6 +185,9 @@ func compileOperations(m *v3.Document) map[opKey]*operation {
 			out[opKey{item, strings.ToUpper(method)}] = o
 		}
 	}
+	for _, sh := range b {
+		sh.index()
+	}
 	return out
 }
 
@@ -251,6 +277,9 @@ func walk(b []byte, root *shape, dir direction, unknown bool, maxDepth int) (fat
 							}
 							viol = append(viol, Violation{Location: "body", Pointer: namePointer(c.dec), Reason: reason})
 						}
+					case parent.folds[foldName(name)] != "" && len(viol) < maxViolations:
+						viol = append(viol, Violation{Location: "body", Pointer: namePointer(c.dec),
+							Reason: "property name differs from the declared " + strconv.Quote(parent.folds[foldName(name)]) + " only by case: back ends bind it to that property"})
 					case parent.addl != nil:
 						pending = parent.addl
 					case parent.patterns:

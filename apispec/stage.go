@@ -217,7 +217,7 @@ func (s *Spec) Responses(mode Mode, o StageOptions) func(http.Handler) http.Hand
 	}
 	return func(next http.Handler) http.Handler {
 		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-			if r.Method == http.MethodHead || r.Header.Get("Upgrade") != "" {
+			if r.Method == http.MethodHead { // a header alone (Upgrade) never skips the check (VAL-05): only a 101 answer does
 				next.ServeHTTP(w, r)
 				return
 			}

@@ -151,6 +151,33 @@ func TestResponseStage(t *testing.T) {
 	}
 }
 
+// VAL-05: a bare Upgrade header does not switch response validation off;
+// only a 101 answer passes unchecked.
+func TestVAL05UpgradeHeaderDoesNotSkip(t *testing.T) {
+	s := load(t, versions[1], Options{})
+	leak := upstream(200, "application/json", `{"item":"x","quantity":1,"secret_note":"4111"}`)
+	for _, hdr := range [][2]string{{"Upgrade", "websocket"}, {"Connection", "upgrade"}} {
+		var got seen
+		h := s.Responses(Enforce, StageOptions{OnViolation: got.record})(leak)
+		r := req("GET", "/orders/o-1", "", "")
+		r.Header.Set("Upgrade", "websocket")
+		r.Header.Set(hdr[0], hdr[1])
+		w := httptest.NewRecorder()
+		h.ServeHTTP(w, r)
+		if w.Code != 502 || strings.Contains(w.Body.String(), "4111") {
+			t.Errorf("%v: %d %s", hdr, w.Code, w.Body)
+		}
+	}
+	h := s.Responses(Enforce, StageOptions{})(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.WriteHeader(http.StatusSwitchingProtocols)
+	}))
+	w := httptest.NewRecorder()
+	h.ServeHTTP(w, req("GET", "/orders/o-1", "", ""))
+	if w.Code != 101 {
+		t.Errorf("a real upgrade: %d", w.Code)
+	}
+}
+
 func TestResponseStageLimit(t *testing.T) {
 	s := load(t, versions[1], Options{})
 	big := `{"item":"` + strings.Repeat("x", 200) + `","quantity":1}`
