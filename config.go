@@ -202,12 +202,20 @@ type RouteAuth struct {
 
 // OAuthServer configures the built-in authorization server.
 type OAuthServer struct {
-	Issuer           string   `yaml:"issuer" doc:"Its issuer identifier: this gateway's public https URL, without a path, e.g. https://api.example.com. Tokens carry it as iss; routes accept them with auth.jwt."`
-	SigningKeySecret Secret   `yaml:"signing_key_secret" doc:"At least 32 bytes, as ${file:...} or ${env:...}; the signing keys' private parts are encrypted under it in the database."`
-	AccessTokenTTL   Duration `yaml:"access_token_ttl" doc:"Lifetime of access tokens. Default 10m, at most 1h."`
-	RefreshTokenTTL  Duration `yaml:"refresh_token_ttl" doc:"Lifetime of each refresh token of the code flow (each use rotates it). Default 24h, at most 90 days."`
-	Algorithm        string   `yaml:"algorithm" enum:"EdDSA,ES256,RS256" doc:"Signature algorithm of new signing keys. Default EdDSA; changing it rotates the key at the next start, the old key keeps verifying."`
-	RotateEvery      Duration `yaml:"rotate_every" doc:"Rotate the signing key when it is this old (checked every 30s); the old key keeps verifying for the token lifetime. Default 720h (30 days); 0 is not allowed."`
+	Issuer           string          `yaml:"issuer" doc:"Its issuer identifier: this gateway's public https URL, without a path, e.g. https://api.example.com. Tokens carry it as iss; routes accept them with auth.jwt."`
+	SigningKeySecret Secret          `yaml:"signing_key_secret" doc:"At least 32 bytes, as ${file:...} or ${env:...}; the signing keys' private parts are encrypted under it in the database."`
+	AccessTokenTTL   Duration        `yaml:"access_token_ttl" doc:"Lifetime of access tokens. Default 10m, at most 1h."`
+	RefreshTokenTTL  Duration        `yaml:"refresh_token_ttl" doc:"Lifetime of each refresh token of the code flow (each use rotates it). Default 24h, at most 90 days."`
+	Algorithm        string          `yaml:"algorithm" enum:"EdDSA,ES256,RS256" doc:"Signature algorithm of new signing keys. Default EdDSA; changing it rotates the key at the next start, the old key keeps verifying."`
+	RateLimit        *OAuthRateLimit `yaml:"rate_limit" doc:"Requests per client address to /oauth2/* and the sign-in page (RL-03). Default 60 per minute; failed sign-ins and client authentications are throttled besides."`
+	RotateEvery      Duration        `yaml:"rotate_every" doc:"Rotate the signing key when it is this old (checked every 30s); the old key keeps verifying for the token lifetime. Default 720h (30 days); 0 is not allowed."`
+}
+
+// OAuthRateLimit is the per-address limit of the OAuth endpoints.
+type OAuthRateLimit struct {
+	Limit  int      `yaml:"limit" doc:"Requests per window per client address. Default 60."`
+	Window Duration `yaml:"window" doc:"The window. Default 1m."`
+	Off    bool     `yaml:"off" doc:"No per-address limit (the failure throttles stay)."`
 }
 
 // JWTAuth configures JWT authentication on a route.
@@ -389,6 +397,11 @@ func (c *Config) applyDefaults() {
 		setDefault(&c.OAuth.RotateEvery, Duration(30*24*time.Hour))
 		setDefault(&c.OAuth.Algorithm, "EdDSA")
 		setDefault(&c.OAuth.RefreshTokenTTL, Duration(24*time.Hour))
+		if c.OAuth.RateLimit == nil {
+			c.OAuth.RateLimit = &OAuthRateLimit{}
+		}
+		setDefault(&c.OAuth.RateLimit.Limit, 60)
+		setDefault(&c.OAuth.RateLimit.Window, Duration(time.Minute))
 	}
 	if c.ForwardAuth != nil && len(c.TrustedProxies) == 0 {
 		c.TrustedProxies = []string{"127.0.0.0/8", "::1/128"}

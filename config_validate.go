@@ -671,6 +671,9 @@ func (v *validator) routeJWT(p string, a *JWTAuth) {
 }
 
 func (v *validator) oauth() {
+	if o := v.c.OAuth; o != nil && o.RateLimit != nil && (o.RateLimit.Limit <= 0 || o.RateLimit.Window <= 0) {
+		v.errf("oauth.rate_limit", "limit and window must be greater than zero (or set off: true)")
+	}
 	o := v.c.OAuth
 	if o == nil {
 		return

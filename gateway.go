@@ -301,6 +301,12 @@ func (g *Gateway) compile(cfg *Config) (*snapshot, error) {
 	}
 	if g.deps.OAuth != nil && cfg.OAuth != nil {
 		rt := &route{name: oauthRoute, metrics: s.deps.Metrics.forRoute(oauthRoute), maxBody: 64 << 10}
+		if rl := cfg.OAuth.RateLimit; rl != nil && !rl.Off {
+			// Credential endpoints get a per-address limit of their own (RL-03).
+			rt.preAuth = ratelimit.Stage(ratelimit.StageOptions{Route: oauthRoute, Limiter: s.deps.RateLimiter, DisplayName: displayName,
+				Rules: []ratelimit.Rule{{Key: []string{ratelimit.PartIP}, Policy: ratelimit.Policy{Name: oauthRoute + "/per-address",
+					Limit: int64(rl.Limit), Window: rl.Window.D(), Failure: ratelimit.FailureMode(cfg.RateLimit.OnError)}}}})
+		}
 		rt.chain = s.routeChain(rt, g.deps.OAuth.Handler())
 		if err := registerInternal(mux, oauth.Paths, rt); err != nil {
 			return nil, err

@@ -65,6 +65,9 @@ func (s *Server) parseAuthRequest(ctx context.Context, p url.Values) (*authReque
 			return nil, &pageError{http.StatusBadRequest, "The request repeats the parameter " + truncate(k, 32) + "."}, nil
 		}
 	}
+	if !clientIDRE.MatchString(p.Get("client_id")) {
+		return nil, &pageError{http.StatusBadRequest, "The application that sent you here is not known to this server."}, nil
+	}
 	c, err := s.cfg.Store.GetClient(ctx, p.Get("client_id"))
 	if err != nil || c.Disabled || !slices.Contains(c.Grants, GrantAuthorizationCode) {
 		return nil, &pageError{http.StatusBadRequest, "The application that sent you here is not known to this server."}, nil
@@ -207,12 +210,11 @@ func origin(raw string) string {
 }
 
 func (s *Server) loginPage(w http.ResponseWriter, r *http.Request, req *authRequest, status int, notice string) {
-	token := make([]byte, 32)
-	if _, err := rand.Read(token); err != nil {
+	csrf, err := s.csrf.issue()
+	if err != nil {
 		s.page(w, http.StatusInternalServerError, pageData{Error: "Please try again."})
 		return
 	}
-	csrf := base64.RawURLEncoding.EncodeToString(token)
 	http.SetCookie(w, &http.Cookie{Name: csrfCookie, Value: csrf, Path: "/", Secure: true, HttpOnly: true, SameSite: http.SameSiteStrictMode, MaxAge: 900})
 	name := req.client.Name
 	if name == "" {
@@ -243,7 +245,7 @@ func (s *Server) authorizePost(w http.ResponseWriter, r *http.Request) {
 	}
 	cookie, err := r.Cookie(csrfCookie)
 	form := r.PostForm.Get("csrf")
-	if err != nil || cookie.Value == "" || form == "" || subtle.ConstantTimeCompare([]byte(cookie.Value), []byte(form)) != 1 {
+	if err != nil || cookie.Value == "" || form == "" || subtle.ConstantTimeCompare([]byte(cookie.Value), []byte(form)) != 1 || !s.csrf.spend(form) {
 		s.page(w, http.StatusForbidden, pageData{Error: "The sign-in form expired or did not come from this site. Go back to the application and start again."})
 		return
 	}
@@ -270,9 +272,17 @@ func (s *Server) authorizePost(w http.ResponseWriter, r *http.Request) {
 	}
 	username := strings.ToLower(strings.TrimSpace(r.PostForm.Get("username")))
 	ip := clientAddr(r)
-	_, userBlocked := s.logins.blocked("user:" + username)
-	_, ipBlocked := s.logins.blocked("ip:" + ip)
-	if userBlocked || ipBlocked {
+	password := r.PostForm.Get("password")
+	if !usernameRE.MatchString(username) || len(password) > 1024 {
+		// Not a user name at all: nothing to look up or count (RL-06).
+		s.cfg.Log.Info("oauth: sign-in failed", "reason", "malformed user name", "ip", ip, "client_id", req.client.ID)
+		s.loginPage(w, r, req, http.StatusUnauthorized, "The user name or password is not right.")
+		return
+	}
+	// Counted before the hash runs, atomically, so concurrent posts cannot
+	// all pass the check; a correct password gives its count back.
+	if _, ok := s.logins.take("login", username, ip); !ok {
+		s.cfg.Log.Warn("oauth: sign-in throttled", "username", username, "ip", ip, "client_id", req.client.ID)
 		s.loginPage(w, r, req, http.StatusTooManyRequests, "Too many failed sign-ins. Wait a few minutes and try again.")
 		return
 	}
@@ -281,14 +291,19 @@ func (s *Server) authorizePost(w http.ResponseWriter, r *http.Request) {
 	if err == nil {
 		hash = u.PasswordHash
 	}
-	ok := CheckPassword(hash, r.PostForm.Get("password"))
+	var ok bool
+	if gerr := s.hashes.run(r.Context(), func() { ok = CheckPassword(hash, password) }); gerr != nil {
+		s.logins.succeeded("login", username, ip) // not checked: not counted
+		w.Header().Set("Retry-After", "2")
+		s.loginPage(w, r, req, http.StatusServiceUnavailable, "Many people are signing in right now. Try again in a moment.")
+		return
+	}
 	if err != nil || !ok || u.Disabled {
-		s.logins.failed("user:" + username)
-		s.logins.failed("ip:" + ip)
-		s.cfg.Log.Info("oauth: sign-in failed", "username", truncate(username, 64), "ip", ip, "client_id", req.client.ID)
+		s.cfg.Log.Info("oauth: sign-in failed", "username", username, "ip", ip, "client_id", req.client.ID)
 		s.loginPage(w, r, req, http.StatusUnauthorized, "The user name or password is not right.")
 		return
 	}
+	s.logins.succeeded("login", username, ip)
 	code, err := s.newCode(r.Context(), req, u)
 	if err != nil {
 		s.cfg.Log.Error("oauth: code not stored", "err", err)
@@ -474,6 +489,9 @@ func (s *Server) clientFor(r *http.Request, f url.Values, grant string) (*store.
 		}
 	} else {
 		var err error
+		if !clientIDRE.MatchString(f.Get("client_id")) {
+			return nil, fail(http.StatusUnauthorized, "invalid_client", "client authentication failed")
+		}
 		c, err = s.cfg.Store.GetClient(r.Context(), f.Get("client_id"))
 		if err != nil || !c.Public || c.Disabled {
 			return nil, fail(http.StatusUnauthorized, "invalid_client", "client authentication failed")

@@ -201,13 +201,13 @@ func TestAuthorizeRefusals(t *testing.T) {
 	if loc, _ := url.Parse(res.Header.Get("Location")); loc == nil || loc.Query().Get("error") != "access_denied" {
 		t.Fatalf("deny: %d %v", res.StatusCode, res.Header)
 	}
-	for range loginFailLimit {
+	for range loginAttemptsPerPair {
 		_, form = b.open(authURL)
 		b.signIn(form, "alice", "guess")
 	}
 	_, form = b.open(authURL)
 	if res := b.signIn(form, "alice", alicePass); res.StatusCode != 429 {
-		t.Fatalf("after %d failures: %d", loginFailLimit, res.StatusCode)
+		t.Fatalf("after %d failures: %d", loginAttemptsPerPair, res.StatusCode)
 	}
 }
 

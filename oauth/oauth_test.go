@@ -4,12 +4,14 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
 	"path/filepath"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -308,31 +310,119 @@ func TestSigningKeyRotation(t *testing.T) {
 	}
 }
 
-// Online guessing: after 10 failures within a minute a client id is
-// refused (429) even with the right secret, then works again.
-func TestClientAuthThrottle(t *testing.T) {
+// RL-06, RL-03: failed client authentications are counted per (client,
+// address) and per address, before the check; a correct secret from
+// another address is never refused; ids that cannot be client ids are
+// refused before any lookup and leave nothing behind.
+func TestRL06ClientAuthThrottle(t *testing.T) {
 	e := setup(t)
 	var now atomic.Int64
 	now.Store(time.Now().UnixNano())
 	e.s.throttle.mu.Lock()
 	e.s.throttle.now = func() time.Time { return time.Unix(0, now.Load()) }
 	e.s.throttle.mu.Unlock()
-	cc := url.Values{"grant_type": {"client_credentials"}}
-	for range maxAuthFailures {
-		if res, _ := e.post(t, "/oauth2/token", cc, e.id, "wrong"); res.StatusCode != 401 {
-			t.Fatalf("failure: %d", res.StatusCode)
+	h := e.s.Handler()
+	token := func(addr, id, secret string) *httptest.ResponseRecorder {
+		req := httptest.NewRequest("POST", "/oauth2/token", strings.NewReader("grant_type=client_credentials"))
+		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+		req.SetBasicAuth(url.QueryEscape(id), url.QueryEscape(secret))
+		req.RemoteAddr = addr + ":1234"
+		rec := httptest.NewRecorder()
+		h.ServeHTTP(rec, req)
+		return rec
+	}
+	for range clientAttemptsPerPair {
+		if rec := token("198.51.100.1", e.id, "wrong"); rec.Code != 401 {
+			t.Fatalf("failure: %d", rec.Code)
 		}
 	}
-	res, body := e.post(t, "/oauth2/token", cc, e.id, e.sec)
-	if res.StatusCode != 429 || res.Header.Get("Retry-After") == "" || body["error"] != "temporarily_unavailable" {
-		t.Fatalf("locked out: %d %v", res.StatusCode, body)
+	if rec := token("198.51.100.1", e.id, e.sec); rec.Code != 429 || rec.Header().Get("Retry-After") == "" {
+		t.Fatalf("the guessing address is not throttled: %d", rec.Code)
 	}
-	if res, _ := e.post(t, "/oauth2/token", cc, e.id2, e.sec2); res.StatusCode != 200 {
-		t.Fatalf("another client: %d", res.StatusCode)
+	if rec := token("203.0.113.5", e.id, e.sec); rec.Code != 200 {
+		t.Fatalf("the right secret from elsewhere was refused: %d %s", rec.Code, rec.Body)
 	}
-	now.Add(int64(authFailureWindow + time.Second))
-	if res, _ := e.post(t, "/oauth2/token", cc, e.id, e.sec); res.StatusCode != 200 {
-		t.Fatalf("after the window: %d", res.StatusCode)
+	// Per address, across clients.
+	for i := range clientAttemptsPerAddr {
+		token("198.51.100.2", fmt.Sprintf("nosuch%d", i), "wrong")
+	}
+	if rec := token("198.51.100.2", e.id2, e.sec2); rec.Code != 429 {
+		t.Fatalf("an address guessing many clients: %d", rec.Code)
+	}
+	// Attacker-sized ids: refused before any entry is made.
+	n := e.s.throttle.len()
+	for _, id := range []string{strings.Repeat("a", 65<<10), "a b", "../x", strings.Repeat("x", 65)} {
+		if rec := token("198.51.100.3", id, "wrong"); rec.Code != 401 {
+			t.Fatalf("id %.20q: %d", id, rec.Code)
+		}
+	}
+	if e.s.throttle.len() != n {
+		t.Fatalf("malformed ids made throttle entries: %d -> %d", n, e.s.throttle.len())
+	}
+	now.Add(int64(clientWindow + time.Second))
+	if rec := token("198.51.100.1", e.id, e.sec); rec.Code != 200 {
+		t.Fatalf("after the window: %d", rec.Code)
+	}
+}
+
+// RL-06: the hash gate runs at most its size at once and refuses beyond
+// its waiting room.
+func TestRL06HashGate(t *testing.T) {
+	g := newHashGate(1)
+	g.wait = time.Minute
+	var running, peak atomic.Int64
+	release := make(chan struct{})
+	var wg sync.WaitGroup
+	errs := make(chan error, 20)
+	for range 20 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			errs <- g.run(context.Background(), func() {
+				n := running.Add(1)
+				for p := peak.Load(); n > p && !peak.CompareAndSwap(p, n); p = peak.Load() {
+				}
+				<-release
+				running.Add(-1)
+			})
+		}()
+	}
+	busy := 0
+	for busy < 20-1-int(g.maxWait) {
+		if err := <-errs; errors.Is(err, errBusy) {
+			busy++
+		}
+	}
+	close(release)
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		if err != nil {
+			t.Fatalf("a waiting hash failed: %v", err)
+		}
+	}
+	if peak.Load() != 1 {
+		t.Fatalf("%d hashes at once", peak.Load())
+	}
+}
+
+// RL-06: a sign-in form token is spent on first use; forged ones fail.
+func TestRL06CSRFSingleUse(t *testing.T) {
+	now := time.Unix(1000, 0)
+	c := newCSRF([]byte(strings.Repeat("k", 32)), func() time.Time { return now })
+	tok, _ := c.issue()
+	if !c.spend(tok) || c.spend(tok) {
+		t.Fatal("a token was not single use")
+	}
+	other := newCSRF([]byte(strings.Repeat("o", 32)), func() time.Time { return now })
+	forged, _ := other.issue()
+	if c.spend(forged) || c.spend("AAAA") || c.spend(strings.Repeat("A", 54)) {
+		t.Fatal("a forged token was accepted")
+	}
+	late, _ := c.issue()
+	now = now.Add(16 * time.Minute)
+	if c.spend(late) {
+		t.Fatal("an expired token was accepted")
 	}
 }
 
@@ -370,5 +460,30 @@ func TestSigningAlgorithms(t *testing.T) {
 	}
 	if err := (&KeyRing{}).UseAlgorithm("HS256"); err == nil {
 		t.Fatal("HS256 accepted for signing keys")
+	}
+}
+
+// RL-06: 40 concurrent sign-in attempts for one user from one address
+// pass the throttle exactly loginAttemptsPerPair times: the count is taken
+// before the hash, atomically.
+func TestRL06ConcurrentSignInsCounted(t *testing.T) {
+	th := newThrottle(loginAttemptsPerPair, loginAttemptsPerAddr, loginWindow, time.Now)
+	var passed atomic.Int64
+	var wg sync.WaitGroup
+	for range 40 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if _, ok := th.take("login", "alice", "198.51.100.7"); ok {
+				passed.Add(1)
+			}
+		}()
+	}
+	wg.Wait()
+	if passed.Load() != loginAttemptsPerPair {
+		t.Fatalf("%d attempts passed, want %d", passed.Load(), loginAttemptsPerPair)
+	}
+	if _, ok := th.take("login", "alice", "203.0.113.1"); !ok {
+		t.Fatal("another address is locked out")
 	}
 }

@@ -68,8 +68,11 @@ type Config struct {
 	Refresh store.RefreshTokens
 	// RefreshTokenTTL is the lifetime of each refresh token. Default 24h.
 	RefreshTokenTTL time.Duration
-	Log             *slog.Logger
-	Now             func() time.Time
+	// CSRFKey signs the sign-in form's single-use tokens; every instance
+	// needs the same one. Nil: a random key of this process.
+	CSRFKey []byte
+	Log     *slog.Logger
+	Now     func() time.Time
 }
 
 // Server is the authorization server. Safe for concurrent use.
@@ -77,8 +80,10 @@ type Server struct {
 	cfg      Config
 	verifier *jwt.Verifier
 	issuer   *jwt.Issuer
-	throttle *throttle // failed client authentications
-	logins   *throttle // failed sign-ins, per user name and per address
+	throttle *throttle // client authentications, per (client, address) and per address
+	logins   *throttle // sign-ins, per (user name, address) and per address
+	hashes   *hashGate // password hashes running at once
+	csrf     *csrf     // single-use sign-in form tokens
 }
 
 // DefaultAccessTokenTTL is the access token lifetime when none is set.
@@ -118,7 +123,8 @@ func New(cfg Config) (*Server, error) {
 	if err != nil {
 		return nil, err
 	}
-	s := &Server{cfg: cfg, issuer: iss, throttle: newThrottle(cfg.Now), logins: newThrottleOf(loginFailLimit, loginFailWin, cfg.Now)}
+	s := &Server{cfg: cfg, issuer: iss, throttle: newThrottle(clientAttemptsPerPair, clientAttemptsPerAddr, clientWindow, cfg.Now),
+		logins: newThrottle(loginAttemptsPerPair, loginAttemptsPerAddr, loginWindow, cfg.Now), hashes: newHashGate(0), csrf: newCSRF(cfg.CSRFKey, cfg.Now)}
 	var rev jwt.Revocations
 	if cfg.Revocations != nil {
 		rev = cfg.Revocations
@@ -294,14 +300,22 @@ func (s *Server) authenticate(ctx context.Context, r *http.Request, f url.Values
 	if id == "" || secret == "" {
 		return nil, fail(http.StatusUnauthorized, "invalid_client", "client authentication is required")
 	}
-	if left, blocked := s.throttle.blocked(id); blocked {
-		e := fail(http.StatusTooManyRequests, "temporarily_unavailable", "too many failed authentications of this client; retry later")
+	// Ids are checked before any lookup or throttle entry (RL-06): an
+	// attacker-sized id costs nothing to keep.
+	if !clientIDRE.MatchString(id) || len(secret) > 512 {
+		return nil, fail(http.StatusUnauthorized, "invalid_client", "client authentication failed")
+	}
+	ip := clientAddr(r)
+	if left, ok := s.throttle.take("client", id, ip); !ok {
+		e := fail(http.StatusTooManyRequests, "temporarily_unavailable", "too many failed client authentications from this address; retry later")
 		e.retryAfter = left
+		s.cfg.Log.Warn("oauth: client authentication throttled", "client_id", id, "ip", ip)
 		return nil, e
 	}
 	c, err := s.cfg.Store.GetClient(ctx, id)
 	if err != nil {
 		if !errors.Is(err, store.ErrNotFound) {
+			s.throttle.succeeded("client", id, ip) // not the caller's failure
 			s.cfg.Log.Error("oauth: client lookup failed", "err", err)
 			return nil, fail(http.StatusServiceUnavailable, "temporarily_unavailable", "clients cannot be checked right now")
 		}
@@ -309,10 +323,10 @@ func (s *Server) authenticate(ctx context.Context, r *http.Request, f url.Values
 	}
 	sum := sha256.Sum256([]byte(secret))
 	if c == nil || c.Public || len(c.SecretHash) != len(sum) || subtle.ConstantTimeCompare(c.SecretHash, sum[:]) != 1 || c.Disabled {
-		s.throttle.failed(id)
-		s.cfg.Log.Info("oauth: client authentication failed", "client_id", truncate(id, 64), "ip", clientAddr(r))
+		s.cfg.Log.Info("oauth: client authentication failed", "client_id", id, "ip", ip)
 		return nil, fail(http.StatusUnauthorized, "invalid_client", "client authentication failed")
 	}
+	s.throttle.succeeded("client", id, ip)
 	return c, nil
 }
 

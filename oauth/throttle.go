@@ -1,76 +1,119 @@
 package oauth
 
 import (
+	"crypto/sha256"
 	"sync"
 	"time"
 )
 
-// throttle counts failed client authentications per client id and refuses
-// further attempts for a while once there are too many: online guessing of
-// a client secret is bounded (a 256-bit secret cannot be guessed anyway;
-// the bound keeps the store and the log quiet). Per instance.
+// throttle bounds online guessing (RL-06). An attempt is counted before
+// the expensive check runs, atomically for all its keys, so concurrent
+// attempts cannot all pass a check that happens before a count made after
+// the work; a success gives its count back. Keys are SHA-256 digests of
+// the (already length-checked) id and the client address, so what the
+// map holds has a fixed size whatever a caller sends, and a credential is
+// throttled per (id, address) and per address: failures from one address
+// never lock a correct credential out when it is used from elsewhere.
+// Per instance.
 type throttle struct {
-	mu     sync.Mutex
-	fails  map[string]*failures
-	limit  int
-	window time.Duration
-	now    func() time.Time
+	mu      sync.Mutex
+	counts  map[throttleKey]*attempts
+	perPair int // attempts per (id, address) per window
+	perAddr int // attempts per address per window
+	window  time.Duration
+	now     func() time.Time
 }
 
-type failures struct {
+type throttleKey [16]byte
+
+type attempts struct {
 	n     int
 	start time.Time
 }
 
-// Throttle settings: at most 10 failures per client id per minute.
+// Throttle settings.
 const (
-	maxAuthFailures   = 10
-	authFailureWindow = time.Minute
-	maxThrottled      = 100000
+	clientAttemptsPerPair = 10 // failed client authentications per (client, address) per minute
+	clientAttemptsPerAddr = 30 // per address per minute, across clients
+	clientWindow          = time.Minute
+	maxThrottled          = 100000
 )
 
-func newThrottle(now func() time.Time) *throttle {
-	return newThrottleOf(maxAuthFailures, authFailureWindow, now)
+func newThrottle(perPair, perAddr int, window time.Duration, now func() time.Time) *throttle {
+	return &throttle{counts: map[throttleKey]*attempts{}, perPair: perPair, perAddr: perAddr, window: window, now: now}
 }
 
-func newThrottleOf(limit int, window time.Duration, now func() time.Time) *throttle {
-	return &throttle{fails: map[string]*failures{}, limit: limit, window: window, now: now}
-}
-
-// blocked reports whether id is locked out, and for how long.
-func (t *throttle) blocked(id string) (time.Duration, bool) {
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	f := t.fails[id]
-	if f == nil {
-		return 0, false
+func digest(parts ...string) throttleKey {
+	h := sha256.New()
+	for _, p := range parts {
+		h.Write([]byte(p))
+		h.Write([]byte{0})
 	}
-	left := f.start.Add(t.window).Sub(t.now())
-	if left <= 0 {
-		delete(t.fails, id)
-		return 0, false
-	}
-	return left, f.n >= t.limit
+	var k throttleKey
+	copy(k[:], h.Sum(nil))
+	return k
 }
 
-// failed records a failed authentication of id.
-func (t *throttle) failed(id string) {
+// keys are the two counters of one attempt.
+func (t *throttle) keys(kind, id, addr string) (pair, perAddr throttleKey) {
+	return digest(kind, id, addr), digest(kind+"@", addr)
+}
+
+// take counts one attempt of id from addr, or refuses it (and counts
+// nothing) when either counter is full; it says how long to wait.
+func (t *throttle) take(kind, id, addr string) (time.Duration, bool) {
+	pair, perAddr := t.keys(kind, id, addr)
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	now := t.now()
-	f := t.fails[id]
-	if f == nil || now.Sub(f.start) >= t.window {
-		if len(t.fails) >= maxThrottled {
-			// Full: drop the expired entries, and if that is not enough,
-			// arbitrary ones (map order is random) down to half.
-			for k, v := range t.fails {
-				if now.Sub(v.start) >= t.window || len(t.fails) > maxThrottled/2 {
-					delete(t.fails, k)
-				}
+	a, b := t.current(pair, now), t.current(perAddr, now)
+	if a.n >= t.perPair || b.n >= t.perAddr {
+		left := max(a.start.Add(t.window).Sub(now), 0)
+		if b.n >= t.perAddr {
+			left = max(left, b.start.Add(t.window).Sub(now))
+		}
+		return left, false
+	}
+	a.n++
+	b.n++
+	return 0, true
+}
+
+// succeeded gives back the attempt of a correct credential.
+func (t *throttle) succeeded(kind, id, addr string) {
+	pair, perAddr := t.keys(kind, id, addr)
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	for _, k := range []throttleKey{pair, perAddr} {
+		if a := t.counts[k]; a != nil && a.n > 0 {
+			a.n--
+		}
+	}
+}
+
+// current returns the live counter of k, starting a new window when the
+// old one is over.
+func (t *throttle) current(k throttleKey, now time.Time) *attempts {
+	a := t.counts[k]
+	if a != nil && now.Sub(a.start) < t.window {
+		return a
+	}
+	if a == nil && len(t.counts) >= maxThrottled {
+		// Full: drop expired entries; if that is not enough, arbitrary
+		// ones (map order is random) down to half.
+		for key, v := range t.counts {
+			if now.Sub(v.start) >= t.window || len(t.counts) > maxThrottled/2 {
+				delete(t.counts, key)
 			}
 		}
-		f = &failures{start: now}
-		t.fails[id] = f
 	}
-	f.n++
+	a = &attempts{start: now}
+	t.counts[k] = a
+	return a
+}
+
+func (t *throttle) len() int {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return len(t.counts)
 }

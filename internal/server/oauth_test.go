@@ -85,3 +85,19 @@ func TestOAuthClientCredentials(t *testing.T) {
 		t.Fatalf("plain HTTP token endpoint: %v %v", err, res)
 	}
 }
+
+// RL-03: the OAuth endpoints have a per-address limit of their own by
+// default (60 per minute).
+func TestRL03OAuthPerAddressLimit(t *testing.T) {
+	r, _ := startOAuthServer(t, "orders:read")
+	url := "https://" + r.PublicAddr + "/.well-known/oauth-authorization-server"
+	for i := range 60 {
+		if res := r.get(t, url); res.StatusCode != 200 {
+			t.Fatalf("request %d: %d", i+1, res.StatusCode)
+		}
+	}
+	res := r.get(t, url)
+	if res.StatusCode != 429 || res.Header.Get("Retry-After") == "" || !strings.Contains(res.Header.Get("RateLimit-Policy"), "per-address") {
+		t.Fatalf("61st request: %d %v", res.StatusCode, res.Header)
+	}
+}

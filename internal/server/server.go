@@ -6,6 +6,7 @@ package server
 
 import (
 	"context"
+	"crypto/sha256"
 	"crypto/tls"
 	"errors"
 	"fmt"
@@ -520,7 +521,7 @@ func startOAuth(ctx context.Context, o *gatehouse.OAuthServer, st *sqlstore.Stor
 		return nil, err
 	}
 	srv, err := oauth.New(oauth.Config{Issuer: o.Issuer, AccessTokenTTL: ttl, Store: st, Keys: keys, Revocations: revoked, Log: log,
-		Users: st, Codes: st, Refresh: st, RefreshTokenTTL: o.RefreshTokenTTL.D()})
+		Users: st, Codes: st, Refresh: st, RefreshTokenTTL: o.RefreshTokenTTL.D(), CSRFKey: csrfKey(o.SigningKeySecret.Value())})
 	if err != nil {
 		return nil, err
 	}
@@ -548,6 +549,13 @@ func startOAuth(ctx context.Context, o *gatehouse.OAuthServer, st *sqlstore.Stor
 		}
 	}()
 	return srv, nil
+}
+
+// csrfKey derives the sign-in form's token key from the signing-key
+// secret, which every instance shares.
+func csrfKey(secret string) []byte {
+	sum := sha256.Sum256([]byte("gatehouse sign-in csrf\x00" + secret))
+	return sum[:]
 }
 
 // isSpecFile reports whether a file may be part of an OpenAPI document.
