@@ -60,7 +60,11 @@ routes:
 		t.Errorf("missing key: WWW-Authenticate %q", res.Header.Get("WWW-Authenticate"))
 	}
 	checkProblem(t, res, 401, "unauthorized")
-	res = call(func(r *http.Request) { r.Header.Set("Authorization", "Bearer "+reader[:len(reader)-1]+"x") })
+	last := "x"
+	if strings.HasSuffix(reader, "x") {
+		last = "y" // the key must really change (it ended in x 1 time in 62)
+	}
+	res = call(func(r *http.Request) { r.Header.Set("Authorization", "Bearer "+reader[:len(reader)-1]+last) })
 	if !strings.Contains(res.Header.Get("WWW-Authenticate"), `error="invalid_token"`) {
 		t.Errorf("bad key: WWW-Authenticate %q", res.Header.Get("WWW-Authenticate"))
 	}

@@ -338,91 +338,148 @@ func (s *Server) newCode(ctx context.Context, req *authRequest, u *store.User) (
 
 var verifierRE = regexp.MustCompile(`^[A-Za-z0-9._~-]{43,128}$`)
 
+var (
+	errCodeClient   = errors.New("oauth: the code was issued to another client or redirect URI")
+	errCodeVerifier = errors.New("oauth: the PKCE code_verifier does not match")
+)
+
 // codeGrant redeems an authorization code (RFC 6749 4.1.3 with RFC 7636).
+// Everything the code produces (the access token's jti, the refresh
+// family and its first token) is recorded in the redeeming transaction
+// (OA-10), so a replay, even a concurrent one, finds it and revokes it all.
 func (s *Server) codeGrant(w http.ResponseWriter, r *http.Request, f url.Values) {
 	c, e := s.clientFor(r, f, GrantAuthorizationCode)
 	if e != nil {
 		s.writeError(w, e)
 		return
 	}
+	jti, err := newID()
+	if err != nil {
+		s.writeError(w, fail(http.StatusInternalServerError, "server_error", "the token could not be issued"))
+		return
+	}
+	withRefresh := s.cfg.Refresh != nil && slices.Contains(c.Grants, GrantRefreshToken)
+	var refreshValue string
 	sum := sha256.Sum256([]byte(f.Get("code")))
-	code, err := s.cfg.Codes.RedeemCode(r.Context(), sum[:], s.cfg.Now())
+	code, err := s.cfg.Codes.RedeemCode(r.Context(), sum[:], s.cfg.Now(), func(code *store.AuthCode) (*store.CodeGrant, error) {
+		if code.ClientID != c.ID || f.Get("redirect_uri") != code.RedirectURI {
+			return nil, errCodeClient
+		}
+		v := f.Get("code_verifier")
+		vs := sha256.Sum256([]byte(v))
+		if !verifierRE.MatchString(v) || subtle.ConstantTimeCompare([]byte(base64.RawURLEncoding.EncodeToString(vs[:])), []byte(code.Challenge)) != 1 {
+			return nil, errCodeVerifier
+		}
+		g := &store.CodeGrant{TokenID: jti}
+		if withRefresh {
+			family, err := newID()
+			if err != nil {
+				return nil, err
+			}
+			refreshValue, g.Refresh, err = s.refreshRecord(family, c.ID, code.UserID, code.Scopes, code.Audience, jti)
+			if err != nil {
+				return nil, err
+			}
+		}
+		return g, nil
+	})
 	switch {
 	case errors.Is(err, store.ErrConflict):
-		// A code used twice: someone has it who should not. Its token dies.
-		if code.TokenID != "" && s.cfg.Revocations != nil {
-			_ = s.cfg.Revocations.Revoke(r.Context(), &store.RevokedToken{Issuer: s.cfg.Issuer, JTI: code.TokenID,
-				Until: s.cfg.Now().Add(s.cfg.AccessTokenTTL + 2*time.Minute), Actor: "oauth", Reason: "authorization code reused"})
-		}
-		s.cfg.Log.Warn("oauth: authorization code reused; its token is revoked", "client_id", c.ID)
+		// A code used twice: someone has it who should not. Everything it
+		// produced dies, refresh family included.
+		s.revokeGrant(r.Context(), code.TokenID, code.Family, "authorization code reused")
+		s.cfg.Log.Warn("oauth: authorization code reused; its tokens are revoked", "client_id", c.ID)
 		s.writeError(w, fail(http.StatusBadRequest, "invalid_grant", "the code is invalid, expired or used"))
+		return
+	case errors.Is(err, errCodeClient):
+		s.writeError(w, fail(http.StatusBadRequest, "invalid_grant", "the code was issued to another client or redirect URI"))
+		return
+	case errors.Is(err, errCodeVerifier):
+		s.writeError(w, fail(http.StatusBadRequest, "invalid_grant", "the PKCE code_verifier does not match"))
 		return
 	case err != nil:
 		s.writeError(w, fail(http.StatusBadRequest, "invalid_grant", "the code is invalid, expired or used"))
 		return
 	}
-	if code.ClientID != c.ID || f.Get("redirect_uri") != code.RedirectURI {
-		s.writeError(w, fail(http.StatusBadRequest, "invalid_grant", "the code was issued to another client or redirect URI"))
-		return
-	}
-	v := f.Get("code_verifier")
-	vs := sha256.Sum256([]byte(v))
-	if !verifierRE.MatchString(v) || subtle.ConstantTimeCompare([]byte(base64.RawURLEncoding.EncodeToString(vs[:])), []byte(code.Challenge)) != 1 {
-		s.writeError(w, fail(http.StatusBadRequest, "invalid_grant", "the PKCE code_verifier does not match"))
-		return
-	}
 	u, err := s.cfg.Users.GetUser(r.Context(), code.UserID)
 	if err != nil || u.Disabled {
+		s.revokeGrant(r.Context(), jti, code.Family, "user disabled")
 		s.writeError(w, fail(http.StatusBadRequest, "invalid_grant", "the user can no longer sign in"))
 		return
 	}
-	tok, jti, err := s.issueFor(u.ID, c.ID, code.Audience, code.Scopes, u.Roles, u.Tenant)
+	tok, err := s.issueFor(jti, u.ID, c.ID, code.Audience, code.Scopes, u.Roles, u.Tenant)
 	if err != nil {
 		s.cfg.Log.Error("oauth: token not issued", "err", err)
 		s.writeError(w, fail(http.StatusInternalServerError, "server_error", "the token could not be issued"))
 		return
 	}
-	_ = s.cfg.Codes.SetCodeToken(r.Context(), sum[:], jti)
 	out := map[string]any{"access_token": tok, "token_type": "Bearer", "expires_in": int(s.cfg.AccessTokenTTL.Seconds())}
 	if len(code.Scopes) > 0 {
 		out["scope"] = strings.Join(code.Scopes, " ")
 	}
-	if s.cfg.Refresh != nil && slices.Contains(c.Grants, GrantRefreshToken) {
-		family := make([]byte, 12)
-		if _, err := rand.Read(family); err != nil {
-			s.writeError(w, fail(http.StatusInternalServerError, "server_error", "the token could not be issued"))
-			return
-		}
-		rt, err := s.newRefresh(r.Context(), base64.RawURLEncoding.EncodeToString(family), c.ID, u.ID, code.Scopes, code.Audience)
-		if err != nil {
-			s.cfg.Log.Error("oauth: refresh token not stored", "err", err)
-			s.writeError(w, fail(http.StatusServiceUnavailable, "temporarily_unavailable", "try again"))
-			return
-		}
-		out["refresh_token"] = rt
+	if refreshValue != "" {
+		out["refresh_token"] = refreshValue
 	}
 	writeJSON(w, http.StatusOK, out)
 }
 
-// newRefresh stores a new refresh token of family and returns its value.
-func (s *Server) newRefresh(ctx context.Context, family, clientID, userID string, scopes []string, aud string) (string, error) {
-	raw := make([]byte, 32)
+// newID is a random 128-bit identifier (jti, refresh family).
+func newID() (string, error) {
+	raw := make([]byte, 16)
 	if _, err := rand.Read(raw); err != nil {
 		return "", err
+	}
+	return base64.RawURLEncoding.EncodeToString(raw), nil
+}
+
+// revokeGrant revokes an access token (by jti) and a refresh family with
+// every access token issued in it. Failures are logged: the caller has
+// already refused the request.
+func (s *Server) revokeGrant(ctx context.Context, jti, family, reason string) {
+	var ids []string
+	if jti != "" {
+		ids = append(ids, jti)
+	}
+	if family != "" && s.cfg.Refresh != nil {
+		more, err := s.cfg.Refresh.RevokeRefreshFamily(ctx, family)
+		if err != nil {
+			s.cfg.Log.Error("oauth: refresh family not revoked", "err", err)
+		}
+		ids = append(ids, more...)
+	}
+	if s.cfg.Revocations == nil {
+		return
+	}
+	until := s.cfg.Now().Add(s.cfg.AccessTokenTTL + 2*time.Minute)
+	for _, id := range slices.Compact(slices.Sorted(slices.Values(ids))) {
+		if err := s.cfg.Revocations.Revoke(ctx, &store.RevokedToken{Issuer: s.cfg.Issuer, JTI: id, Until: until, Actor: "oauth", Reason: reason}); err != nil {
+			s.cfg.Log.Error("oauth: access token not revoked", "err", err)
+		}
+	}
+}
+
+// refreshRecord makes a refresh token of family, issued with the access
+// token accessJTI: its value and the record to store.
+func (s *Server) refreshRecord(family, clientID, userID string, scopes []string, aud, accessJTI string) (string, *store.RefreshToken, error) {
+	raw := make([]byte, 32)
+	if _, err := rand.Read(raw); err != nil {
+		return "", nil, err
 	}
 	tok := RefreshPrefix + base64.RawURLEncoding.EncodeToString(raw)
 	sum := sha256.Sum256([]byte(tok))
 	now := s.cfg.Now()
-	return tok, s.cfg.Refresh.CreateRefreshToken(ctx, &store.RefreshToken{Hash: sum[:], Family: family, ClientID: clientID, UserID: userID,
-		Scopes: scopes, Audience: aud, CreatedAt: now, ExpiresAt: now.Add(s.cfg.RefreshTokenTTL)})
+	return tok, &store.RefreshToken{Hash: sum[:], Family: family, ClientID: clientID, UserID: userID, Scopes: scopes, Audience: aud,
+		AccessTokenID: accessJTI, CreatedAt: now, ExpiresAt: now.Add(s.cfg.RefreshTokenTTL)}, nil
 }
 
 // RefreshPrefix marks refresh tokens (for secret scanners).
 const RefreshPrefix = "gthr_"
 
 // refreshGrant exchanges a refresh token for a new access token and a new
-// refresh token of the same family (rotation). A refresh token presented a
-// second time means two parties hold it: the family is revoked.
+// refresh token of the same family (rotation), the successor stored in the
+// same transaction that spends the token. A refresh token presented a
+// second time means two parties hold it: the family and every access
+// token issued in it are revoked.
 func (s *Server) refreshGrant(w http.ResponseWriter, r *http.Request, f url.Values) {
 	c, e := s.clientFor(r, f, GrantRefreshToken)
 	if e != nil {
@@ -443,10 +500,20 @@ func (s *Server) refreshGrant(w http.ResponseWriter, r *http.Request, f url.Valu
 		s.writeError(w, fail(http.StatusBadRequest, "invalid_scope", "a refresh can only narrow the scopes"))
 		return
 	}
-	rt, err := s.cfg.Refresh.UseRefreshToken(r.Context(), sum[:], s.cfg.Now())
+	jti, err := newID()
+	if err != nil {
+		s.writeError(w, fail(http.StatusInternalServerError, "server_error", "the token could not be issued"))
+		return
+	}
+	nextValue, next, err := s.refreshRecord(seen.Family, c.ID, seen.UserID, scopes, seen.Audience, jti)
+	if err != nil {
+		s.writeError(w, fail(http.StatusInternalServerError, "server_error", "the token could not be issued"))
+		return
+	}
+	rt, err := s.cfg.Refresh.UseRefreshToken(r.Context(), sum[:], s.cfg.Now(), next)
 	switch {
 	case errors.Is(err, store.ErrConflict):
-		_ = s.cfg.Refresh.RevokeRefreshFamily(r.Context(), rt.Family)
+		s.revokeGrant(r.Context(), "", rt.Family, "refresh token replayed")
 		s.cfg.Log.Warn("oauth: refresh token replayed; its family is revoked", "client_id", c.ID, "user_id", rt.UserID)
 		s.writeError(w, invalid)
 		return
@@ -456,21 +523,16 @@ func (s *Server) refreshGrant(w http.ResponseWriter, r *http.Request, f url.Valu
 	}
 	u, err := s.cfg.Users.GetUser(r.Context(), rt.UserID)
 	if err != nil || u.Disabled {
-		_ = s.cfg.Refresh.RevokeRefreshFamily(r.Context(), rt.Family)
+		s.revokeGrant(r.Context(), "", rt.Family, "user disabled")
 		s.writeError(w, fail(http.StatusBadRequest, "invalid_grant", "the user can no longer sign in"))
 		return
 	}
-	tok, _, err := s.issueFor(u.ID, c.ID, rt.Audience, scopes, u.Roles, u.Tenant)
+	tok, err := s.issueFor(jti, u.ID, c.ID, rt.Audience, scopes, u.Roles, u.Tenant)
 	if err != nil {
 		s.writeError(w, fail(http.StatusInternalServerError, "server_error", "the token could not be issued"))
 		return
 	}
-	next, err := s.newRefresh(r.Context(), rt.Family, c.ID, u.ID, scopes, rt.Audience)
-	if err != nil {
-		s.writeError(w, fail(http.StatusServiceUnavailable, "temporarily_unavailable", "try again"))
-		return
-	}
-	out := map[string]any{"access_token": tok, "token_type": "Bearer", "expires_in": int(s.cfg.AccessTokenTTL.Seconds()), "refresh_token": next}
+	out := map[string]any{"access_token": tok, "token_type": "Bearer", "expires_in": int(s.cfg.AccessTokenTTL.Seconds()), "refresh_token": nextValue}
 	if len(scopes) > 0 {
 		out["scope"] = strings.Join(scopes, " ")
 	}

@@ -3,6 +3,7 @@ package oauth
 import (
 	"context"
 	"errors"
+	"fmt"
 	"html"
 	"io"
 	"net/http"
@@ -266,5 +267,87 @@ func TestRefreshTokens(t *testing.T) {
 	// Another client cannot use it.
 	if res, body := e.post(t, "/oauth2/token", url.Values{"grant_type": {"refresh_token"}, "refresh_token": {r2}}, e.id, e.sec); res.StatusCode != 400 {
 		t.Fatalf("confidential client without the grant: %d %v", res.StatusCode, body)
+	}
+}
+
+// OA-10: a reused code revokes every token it produced, refresh family
+// included, also when the two redemptions race; RFC 7009: revoking a
+// refresh token revokes the access tokens of its grant.
+func TestOA10CodeReuseRevokesTheGrant(t *testing.T) {
+	e := setup(t)
+	b := e.browser(t)
+	gv := jwt.NewVerifier([]*jwt.Issuer{e.s.JWTIssuer()}, jwt.VerifierOptions{Revocations: e.rev, CacheSize: -1})
+	dead := func(access string) bool {
+		_, err := gv.Verify(context.Background(), access, &jwt.Require{Audience: "orders-api"})
+		return errors.Is(err, jwt.ErrRevoked)
+	}
+	for round := range 5 {
+		verifier := oauth2.GenerateVerifier()
+		code := b.code(verifier, fmt.Sprintf("race-%d", round))
+		type result struct {
+			tok *oauth2.Token
+			err error
+		}
+		results := make(chan result, 2)
+		for range 2 {
+			go func() {
+				tok, err := b.conf.Exchange(b.ctx(), code, oauth2.VerifierOption(verifier))
+				results <- result{tok, err}
+			}()
+		}
+		var issued []*oauth2.Token
+		for range 2 {
+			if r := <-results; r.err == nil {
+				issued = append(issued, r.tok)
+			}
+		}
+		if len(issued) > 1 {
+			t.Fatalf("round %d: a code was redeemed twice", round)
+		}
+		if len(issued) == 1 {
+			// The loser's replay must have revoked what the winner got.
+			tok := issued[0]
+			if !dead(tok.AccessToken) {
+				t.Fatalf("round %d: the access token of a raced code still works", round)
+			}
+			if res, body := b.refresh(tok.RefreshToken, ""); res.StatusCode != 400 || body["error"] != "invalid_grant" {
+				t.Fatalf("round %d: the refresh token of a raced code still works: %d", round, res.StatusCode)
+			}
+		}
+	}
+	// Sequential reuse: the access token, the refresh token and every
+	// access token refreshed from it die.
+	verifier := oauth2.GenerateVerifier()
+	code := b.code(verifier, "seq")
+	tok, err := b.conf.Exchange(b.ctx(), code, oauth2.VerifierOption(verifier))
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, body := b.refresh(tok.RefreshToken, "")
+	refreshed, _ := body["access_token"].(string)
+	r2, _ := body["refresh_token"].(string)
+	if refreshed == "" || dead(refreshed) {
+		t.Fatalf("refresh: %v", body)
+	}
+	if _, err := b.conf.Exchange(b.ctx(), code, oauth2.VerifierOption(verifier)); err == nil {
+		t.Fatal("a reused code was accepted")
+	}
+	if !dead(tok.AccessToken) || !dead(refreshed) {
+		t.Fatal("access tokens of a reused code's grant still work")
+	}
+	if res, _ := b.refresh(r2, ""); res.StatusCode != 400 {
+		t.Fatalf("refresh token of a reused code's grant: %d", res.StatusCode)
+	}
+	// RFC 7009 2.1: revoking the refresh token revokes the grant's access tokens.
+	verifier = oauth2.GenerateVerifier()
+	tok, err = b.conf.Exchange(b.ctx(), b.code(verifier, "rev"), oauth2.VerifierOption(verifier))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res, _ := e.post(t, "/oauth2/revoke", url.Values{"token": {tok.RefreshToken}, "client_id": {"spa"}}, "", ""); res.StatusCode != 200 {
+		t.Fatalf("revoke: %d", res.StatusCode)
+	}
+	if !dead(tok.AccessToken) {
+		t.Fatal("the access token outlived its revoked refresh token")
 	}
 }

@@ -116,11 +116,7 @@ func TestIndependentClients(t *testing.T) {
 		if tok.RefreshToken != "" || tok.TokenType != "Bearer" || time.Until(tok.Expiry) > 11*time.Minute {
 			t.Fatalf("token %+v", tok)
 		}
-		provider, err := oidc.NewProvider(ctx, e.srv.URL)
-		if err != nil {
-			t.Fatal(err)
-		}
-		v := provider.VerifierContext(ctx, &oidc.Config{SkipClientIDCheck: true, SupportedSigningAlgs: []string{oidc.EdDSA}})
+		v := e.oidcVerifier(t, ctx, oidc.EdDSA)
 		idt, err := v.Verify(ctx, tok.AccessToken)
 		if err != nil {
 			t.Fatalf("go-oidc verification: %v", err)
@@ -146,8 +142,12 @@ func TestIndependentClients(t *testing.T) {
 			t.Fatalf("JWT stage: %v", err)
 		}
 	}
-	// Discovery under both well-known paths, the same document; no implicit.
-	for _, p := range []string{"/.well-known/oauth-authorization-server", "/.well-known/openid-configuration"} {
+	// RFC 8414 metadata only: this server is no OpenID Provider (it issues
+	// no ID tokens), so it does not claim to be one.
+	if res, _ := e.srv.Client().Get(e.srv.URL + "/.well-known/openid-configuration"); res.StatusCode != 404 {
+		t.Fatalf("OpenID discovery served: %d", res.StatusCode)
+	}
+	for _, p := range []string{"/.well-known/oauth-authorization-server"} {
 		res, err := e.srv.Client().Get(e.srv.URL + p)
 		if err != nil {
 			t.Fatal(err)
@@ -426,6 +426,25 @@ func TestRL06CSRFSingleUse(t *testing.T) {
 	}
 }
 
+// oidcVerifier is go-oidc's verifier for the server's tokens, keyed from
+// the jwks_uri of its RFC 8414 metadata (whose issuer must be the URL).
+func (e *env) oidcVerifier(t *testing.T, ctx context.Context, alg string) *oidc.IDTokenVerifier {
+	t.Helper()
+	res, err := e.srv.Client().Get(e.srv.URL + "/.well-known/oauth-authorization-server")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer res.Body.Close()
+	var md struct {
+		Issuer  string `json:"issuer"`
+		JWKSURI string `json:"jwks_uri"`
+	}
+	if err := json.NewDecoder(res.Body).Decode(&md); err != nil || md.Issuer != e.srv.URL {
+		t.Fatalf("metadata: %+v %v", md, err)
+	}
+	return oidc.NewVerifier(md.Issuer, oidc.NewRemoteKeySet(ctx, md.JWKSURI), &oidc.Config{SkipClientIDCheck: true, SupportedSigningAlgs: []string{alg}})
+}
+
 // ES256 and RS256 are selectable; go-oidc and the JWT stage verify both,
 // and switching algorithms keeps the old key verifying.
 func TestSigningAlgorithms(t *testing.T) {
@@ -433,11 +452,7 @@ func TestSigningAlgorithms(t *testing.T) {
 		e := setupAlg(t, alg)
 		ctx := oidc.ClientContext(context.Background(), e.srv.Client())
 		tok := e.token(t, e.id, e.sec)
-		provider, err := oidc.NewProvider(ctx, e.srv.URL)
-		if err != nil {
-			t.Fatal(err)
-		}
-		v := provider.VerifierContext(ctx, &oidc.Config{SkipClientIDCheck: true, SupportedSigningAlgs: []string{alg}})
+		v := e.oidcVerifier(t, ctx, alg)
 		if _, err := v.Verify(ctx, tok); err != nil {
 			t.Fatalf("%s: go-oidc: %v", alg, err)
 		}

@@ -1,14 +1,15 @@
 // Package oauth is the built-in OAuth 2.0 authorization server. It issues
 // RFC 9068 JWT access tokens (typ at+jwt; EdDSA, or ES256 or RS256) to
 // registered clients and
-// serves the endpoints resource servers and clients need: metadata under
-// both well-known paths (RFC 8414, OpenID discovery), the token endpoint,
-// the JWKS, introspection (RFC 7662) and revocation (RFC 7009).
+// serves the endpoints resource servers and clients need: metadata (RFC
+// 8414, at /.well-known/oauth-authorization-server only: this is not an
+// OpenID Provider), the token endpoint, the JWKS, introspection (RFC 7662)
+// and revocation (RFC 7009).
 //
 // Grants: client_credentials, for confidential clients only, with no
-// refresh token. The authorization code grant (with PKCE), refresh tokens,
-// users and login pages are not implemented yet; the implicit and password
-// grants never will be.
+// refresh token; authorization_code with PKCE S256 and a sign-in page
+// (authorize.go); refresh_token, rotated on every use. The implicit and
+// password grants never will be.
 //
 // Clients authenticate with client_secret_basic or client_secret_post;
 // secrets are 256-bit random values stored as SHA-256 hashes. Scopes are
@@ -144,7 +145,6 @@ var Paths = []string{
 	"GET /oauth2/authorize",
 	"POST /oauth2/authorize",
 	"GET /.well-known/oauth-authorization-server",
-	"GET /.well-known/openid-configuration",
 	"GET /oauth2/jwks",
 	"POST /oauth2/token",
 	"POST /oauth2/introspect",
@@ -155,7 +155,6 @@ var Paths = []string{
 func (s *Server) Handler() http.Handler {
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /.well-known/oauth-authorization-server", s.metadata)
-	mux.HandleFunc("GET /.well-known/openid-configuration", s.metadata)
 	mux.HandleFunc("GET /oauth2/jwks", s.jwks)
 	mux.HandleFunc("POST /oauth2/token", s.token)
 	mux.HandleFunc("POST /oauth2/introspect", s.introspect)
@@ -228,8 +227,6 @@ func (s *Server) metadata(w http.ResponseWriter, r *http.Request) {
 		"token_endpoint_auth_methods_supported": auth,
 		"introspection_endpoint_auth_methods_supported": auth,
 		"revocation_endpoint_auth_methods_supported":    auth,
-		"id_token_signing_alg_values_supported":         []string{s.cfg.Keys.alg},
-		"subject_types_supported":                       []string{"public"},
 	}
 	if s.codeFlow() {
 		md["authorization_endpoint"] = iss + "/oauth2/authorize"
@@ -239,7 +236,8 @@ func (s *Server) metadata(w http.ResponseWriter, r *http.Request) {
 		}
 		md["response_types_supported"] = []string{"code"}
 		md["code_challenge_methods_supported"] = []string{"S256"}
-		md["token_endpoint_auth_methods_supported"] = append(auth, "none")
+		md["token_endpoint_auth_methods_supported"] = append(slices.Clone(auth), "none")
+		md["revocation_endpoint_auth_methods_supported"] = append(slices.Clone(auth), "none") // public clients revoke by client_id
 		md["authorization_response_iss_parameter_supported"] = true
 	}
 	writeJSON(w, http.StatusOK, md)
@@ -393,7 +391,12 @@ func (s *Server) token(w http.ResponseWriter, r *http.Request) {
 		s.writeError(w, fail(http.StatusBadRequest, "invalid_target", "the client has no audience; name a resource"))
 		return
 	}
-	tok, _, err := s.issueFor(c.ID, c.ID, aud, scopes, c.Roles, c.Tenant)
+	jti, err := newID()
+	if err != nil {
+		s.writeError(w, fail(http.StatusInternalServerError, "server_error", "the token could not be issued"))
+		return
+	}
+	tok, err := s.issueFor(jti, c.ID, c.ID, aud, scopes, c.Roles, c.Tenant)
 	if err != nil {
 		s.cfg.Log.Error("oauth: token not issued", "err", err)
 		s.writeError(w, fail(http.StatusInternalServerError, "server_error", "the token could not be issued"))
@@ -422,18 +425,13 @@ func grantScopes(requested string, allowed []string) ([]string, bool) {
 	return scopes, true
 }
 
-// issueFor signs an RFC 9068 access token for subject, issued to client.
-// It returns the token and its jti.
-func (s *Server) issueFor(subject, clientID, aud string, scopes, roles []string, tenant string) (string, string, error) {
+// issueFor signs an RFC 9068 access token with id jti for subject,
+// issued to client.
+func (s *Server) issueFor(jti, subject, clientID, aud string, scopes, roles []string, tenant string) (string, error) {
 	kid, alg, priv := s.cfg.Keys.signer()
 	if priv == nil {
-		return "", "", errors.New("no signing key")
+		return "", errors.New("no signing key")
 	}
-	raw := make([]byte, 16)
-	if _, err := rand.Read(raw); err != nil {
-		return "", "", err
-	}
-	jti := base64.RawURLEncoding.EncodeToString(raw)
 	now := s.cfg.Now()
 	claims := map[string]any{
 		"iss": s.cfg.Issuer, "sub": subject, "client_id": clientID, "aud": aud,
@@ -448,8 +446,7 @@ func (s *Server) issueFor(subject, clientID, aud string, scopes, roles []string,
 	if tenant != "" {
 		claims["tenant"] = tenant
 	}
-	tok, err := sign(kid, alg, priv, claims)
-	return tok, jti, err
+	return sign(kid, alg, priv, claims)
 }
 
 // introspect answers RFC 7662 for an authenticated client. An inactive
@@ -513,9 +510,20 @@ func (s *Server) revoke(w http.ResponseWriter, r *http.Request) {
 				s.writeError(w, fail(http.StatusBadRequest, "unauthorized_client", "the token was not issued to this client"))
 				return
 			}
-			if err := s.cfg.Refresh.RevokeRefreshFamily(r.Context(), rt.Family); err != nil {
+			// RFC 7009 2.1: the access tokens of the grant go too.
+			ids, err := s.cfg.Refresh.RevokeRefreshFamily(r.Context(), rt.Family)
+			if err != nil {
 				s.writeError(w, fail(http.StatusServiceUnavailable, "temporarily_unavailable", "the token could not be revoked right now"))
 				return
+			}
+			if s.cfg.Revocations != nil {
+				until := s.cfg.Now().Add(s.cfg.AccessTokenTTL + jwt.MaxLeeway)
+				for _, id := range ids {
+					if err := s.cfg.Revocations.Revoke(r.Context(), &store.RevokedToken{Issuer: s.cfg.Issuer, JTI: id, Until: until, Actor: "client:" + client.ID, Reason: "RFC 7009 revocation of its refresh token"}); err != nil {
+						s.writeError(w, fail(http.StatusServiceUnavailable, "temporarily_unavailable", "the token could not be revoked right now"))
+						return
+					}
+				}
 			}
 			w.WriteHeader(http.StatusOK)
 			return

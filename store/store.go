@@ -170,17 +170,28 @@ type AuthCode struct {
 	ExpiresAt   time.Time
 	UsedAt      time.Time // zero until redeemed
 	TokenID     string    // jti of the access token issued for it
+	Family      string    // refresh-token family it started, if any
+}
+
+// CodeGrant is what a redeemed code produces, recorded in the redeeming
+// transaction (OA-10): the access token's jti and, optionally, the first
+// refresh token of a new family.
+type CodeGrant struct {
+	TokenID string
+	Refresh *RefreshToken
 }
 
 // AuthCodes persists authorization codes.
 type AuthCodes interface {
 	CreateCode(ctx context.Context, c *AuthCode) error
-	// RedeemCode marks the code used at now and returns it. A code used
-	// before is returned with ErrConflict (so its token can be revoked);
-	// an unknown or expired one gives ErrNotFound.
-	RedeemCode(ctx context.Context, hash []byte, now time.Time) (*AuthCode, error)
-	// SetCodeToken records the jti issued for a redeemed code.
-	SetCodeToken(ctx context.Context, hash []byte, jti string) error
+	// RedeemCode redeems a code in one transaction: grant checks the code
+	// (an error leaves it unused and is returned) and says what it
+	// produces; the code is marked used at now with the grant's token id
+	// and family, and the grant's refresh token is stored. A code used
+	// before is returned with ErrConflict, carrying the token id and family
+	// recorded by its redemption (so they can be revoked, even when two
+	// redemptions race); an unknown or expired one gives ErrNotFound.
+	RedeemCode(ctx context.Context, hash []byte, now time.Time, grant func(*AuthCode) (*CodeGrant, error)) (*AuthCode, error)
 	// PurgeCodes deletes codes that expired before now.
 	PurgeCodes(ctx context.Context, before time.Time) (int64, error)
 }
@@ -198,18 +209,22 @@ type RefreshToken struct {
 	ExpiresAt time.Time
 	UsedAt    time.Time // set when it was exchanged for its successor
 	Revoked   bool      // the whole family is revoked
+	// AccessTokenID is the jti of the access token issued with it.
+	AccessTokenID string
 }
 
 // RefreshTokens persists refresh tokens.
 type RefreshTokens interface {
 	CreateRefreshToken(ctx context.Context, t *RefreshToken) error
-	// UseRefreshToken marks the token used at now and returns it. A token
-	// used before is returned with ErrConflict (a replay: the caller
-	// revokes its family); an unknown, expired or revoked one gives
-	// ErrNotFound.
-	UseRefreshToken(ctx context.Context, hash []byte, now time.Time) (*RefreshToken, error)
-	// RevokeRefreshFamily revokes every token of a family.
-	RevokeRefreshFamily(ctx context.Context, family string) error
+	// UseRefreshToken marks the token used at now, stores its successor
+	// next (of the same family) in the same transaction, and returns the
+	// used token. A token used before is returned with ErrConflict (a
+	// replay: the caller revokes its family); an unknown, expired or
+	// revoked one gives ErrNotFound.
+	UseRefreshToken(ctx context.Context, hash []byte, now time.Time, next *RefreshToken) (*RefreshToken, error)
+	// RevokeRefreshFamily revokes every token of a family and returns the
+	// access token ids issued with them.
+	RevokeRefreshFamily(ctx context.Context, family string) ([]string, error)
 	// GetRefreshToken returns a token by hash (any state) or ErrNotFound.
 	GetRefreshToken(ctx context.Context, hash []byte) (*RefreshToken, error)
 }

@@ -33,17 +33,17 @@ func nonNilStrings(l []string) []string {
 }
 
 // RedeemCode implements store.AuthCodes.
-func (s *Store) RedeemCode(ctx context.Context, hash []byte, now time.Time) (*store.AuthCode, error) {
+func (s *Store) RedeemCode(ctx context.Context, hash []byte, now time.Time, grant func(*store.AuthCode) (*store.CodeGrant, error)) (*store.AuthCode, error) {
 	var out *store.AuthCode
 	err := tx(ctx, s.db, func(t *sql.Tx) error {
-		q := `SELECT client_id, user_id, redirect_uri, scopes, audience, challenge, created_at, expires_at, used_at, token_id FROM oauth_codes WHERE code_hash = ?`
+		q := `SELECT client_id, user_id, redirect_uri, scopes, audience, challenge, created_at, expires_at, used_at, token_id, family FROM oauth_codes WHERE code_hash = ?`
 		if s.d == Postgres {
 			q += " FOR UPDATE"
 		}
 		c := &store.AuthCode{Hash: hash}
 		var scopes string
 		var created, expires, used int64
-		err := t.QueryRowContext(ctx, s.q(q), hash).Scan(&c.ClientID, &c.UserID, &c.RedirectURI, &scopes, &c.Audience, &c.Challenge, &created, &expires, &used, &c.TokenID)
+		err := t.QueryRowContext(ctx, s.q(q), hash).Scan(&c.ClientID, &c.UserID, &c.RedirectURI, &scopes, &c.Audience, &c.Challenge, &created, &expires, &used, &c.TokenID, &c.Family)
 		if errors.Is(err, sql.ErrNoRows) {
 			return store.ErrNotFound
 		}
@@ -62,8 +62,19 @@ func (s *Store) RedeemCode(ctx context.Context, hash []byte, now time.Time) (*st
 			out = nil
 			return store.ErrNotFound
 		}
-		c.UsedAt = now
-		_, err = t.ExecContext(ctx, s.q("UPDATE oauth_codes SET used_at = ? WHERE code_hash = ?"), micros(now), hash)
+		g, err := grant(c)
+		if err != nil {
+			out = nil
+			return err
+		}
+		c.UsedAt, c.TokenID = now, g.TokenID
+		if g.Refresh != nil {
+			c.Family = g.Refresh.Family
+			if err := s.insertRefresh(ctx, t, g.Refresh); err != nil {
+				return err
+			}
+		}
+		_, err = t.ExecContext(ctx, s.q("UPDATE oauth_codes SET used_at = ?, token_id = ?, family = ? WHERE code_hash = ?"), micros(now), c.TokenID, c.Family, hash)
 		return err
 	})
 	if errors.Is(err, store.ErrConflict) {
@@ -73,12 +84,6 @@ func (s *Store) RedeemCode(ctx context.Context, hash []byte, now time.Time) (*st
 		return nil, err
 	}
 	return out, nil
-}
-
-// SetCodeToken implements store.AuthCodes.
-func (s *Store) SetCodeToken(ctx context.Context, hash []byte, jti string) error {
-	_, err := s.db.ExecContext(ctx, s.q("UPDATE oauth_codes SET token_id = ? WHERE code_hash = ?"), jti, hash)
-	return err
 }
 
 // PurgeCodes implements store.AuthCodes.

@@ -13,25 +13,29 @@ import (
 
 // CreateRefreshToken implements store.RefreshTokens.
 func (s *Store) CreateRefreshToken(ctx context.Context, t *store.RefreshToken) error {
+	return tx(ctx, s.db, func(tx *sql.Tx) error { return s.insertRefresh(ctx, tx, t) })
+}
+
+func (s *Store) insertRefresh(ctx context.Context, tx *sql.Tx, t *store.RefreshToken) error {
 	scopes, err := json.Marshal(nonNilStrings(t.Scopes))
 	if err != nil {
 		return err
 	}
-	_, err = s.db.ExecContext(ctx, s.q(`INSERT INTO oauth_refresh_tokens (token_hash, family, client_id, user_id, scopes, audience, created_at, expires_at)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?)`), t.Hash, t.Family, t.ClientID, t.UserID, string(scopes), t.Audience, micros(t.CreatedAt), micros(t.ExpiresAt))
+	_, err = tx.ExecContext(ctx, s.q(`INSERT INTO oauth_refresh_tokens (token_hash, family, client_id, user_id, scopes, audience, created_at, expires_at, access_token_id)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`), t.Hash, t.Family, t.ClientID, t.UserID, string(scopes), t.Audience, micros(t.CreatedAt), micros(t.ExpiresAt), t.AccessTokenID)
 	if err != nil {
 		return fmt.Errorf("sqlstore: create refresh token: %w", err)
 	}
 	return nil
 }
 
-const refreshColumns = "family, client_id, user_id, scopes, audience, created_at, expires_at, used_at, revoked"
+const refreshColumns = "family, client_id, user_id, scopes, audience, created_at, expires_at, used_at, revoked, access_token_id"
 
 func scanRefresh(row scanner, hash []byte) (*store.RefreshToken, error) {
 	t := &store.RefreshToken{Hash: hash}
 	var scopes string
 	var created, expires, used, revoked int64
-	if err := row.Scan(&t.Family, &t.ClientID, &t.UserID, &scopes, &t.Audience, &created, &expires, &used, &revoked); err != nil {
+	if err := row.Scan(&t.Family, &t.ClientID, &t.UserID, &scopes, &t.Audience, &created, &expires, &used, &revoked, &t.AccessTokenID); err != nil {
 		if errors.Is(err, sql.ErrNoRows) {
 			return nil, store.ErrNotFound
 		}
@@ -50,7 +54,7 @@ func (s *Store) GetRefreshToken(ctx context.Context, hash []byte) (*store.Refres
 }
 
 // UseRefreshToken implements store.RefreshTokens.
-func (s *Store) UseRefreshToken(ctx context.Context, hash []byte, now time.Time) (*store.RefreshToken, error) {
+func (s *Store) UseRefreshToken(ctx context.Context, hash []byte, now time.Time, next *store.RefreshToken) (*store.RefreshToken, error) {
 	var out *store.RefreshToken
 	err := tx(ctx, s.db, func(t *sql.Tx) error {
 		q := "SELECT " + refreshColumns + " FROM oauth_refresh_tokens WHERE token_hash = ?"
@@ -70,8 +74,16 @@ func (s *Store) UseRefreshToken(ctx context.Context, hash []byte, now time.Time)
 			return store.ErrConflict
 		}
 		rt.UsedAt = now
-		_, err = t.ExecContext(ctx, s.q("UPDATE oauth_refresh_tokens SET used_at = ? WHERE token_hash = ?"), micros(now), hash)
-		return err
+		if _, err = t.ExecContext(ctx, s.q("UPDATE oauth_refresh_tokens SET used_at = ? WHERE token_hash = ?"), micros(now), hash); err != nil {
+			return err
+		}
+		if next != nil {
+			if next.Family != rt.Family {
+				return fmt.Errorf("sqlstore: a successor of family %q given for family %q", next.Family, rt.Family)
+			}
+			return s.insertRefresh(ctx, t, next)
+		}
+		return nil
 	})
 	if errors.Is(err, store.ErrConflict) {
 		return out, err
@@ -83,7 +95,25 @@ func (s *Store) UseRefreshToken(ctx context.Context, hash []byte, now time.Time)
 }
 
 // RevokeRefreshFamily implements store.RefreshTokens.
-func (s *Store) RevokeRefreshFamily(ctx context.Context, family string) error {
-	_, err := s.db.ExecContext(ctx, s.q("UPDATE oauth_refresh_tokens SET revoked = 1 WHERE family = ?"), family)
-	return err
+func (s *Store) RevokeRefreshFamily(ctx context.Context, family string) ([]string, error) {
+	var ids []string
+	err := tx(ctx, s.db, func(t *sql.Tx) error {
+		if _, err := t.ExecContext(ctx, s.q("UPDATE oauth_refresh_tokens SET revoked = 1 WHERE family = ?"), family); err != nil {
+			return err
+		}
+		rows, err := t.QueryContext(ctx, s.q("SELECT access_token_id FROM oauth_refresh_tokens WHERE family = ? AND access_token_id <> ''"), family)
+		if err != nil {
+			return err
+		}
+		defer rows.Close()
+		for rows.Next() {
+			var id string
+			if err := rows.Scan(&id); err != nil {
+				return err
+			}
+			ids = append(ids, id)
+		}
+		return rows.Err()
+	})
+	return ids, err
 }

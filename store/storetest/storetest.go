@@ -6,6 +6,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"sync"
 	"testing"
 	"time"
@@ -241,49 +242,112 @@ func Run(t *testing.T, open Open) {
 		if err := s.CreateCode(ctx, c); err != nil {
 			t.Fatal(err)
 		}
-		got, err := s.RedeemCode(ctx, []byte("h1"), t0.Add(time.Second))
-		if err != nil || got.ClientID != "spa" || got.Scopes[0] != "orders:read" || got.Challenge != "ch" || got.RedirectURI != "https://app/cb" {
-			t.Fatalf("redeem: %+v %v", got, err)
+		refuse := func(*store.AuthCode) (*store.CodeGrant, error) { return nil, errors.New("wrong verifier") }
+		if _, err := s.RedeemCode(ctx, []byte("h1"), t0.Add(time.Second), refuse); err == nil || errors.Is(err, store.ErrConflict) {
+			t.Fatalf("a refused grant: %v", err)
 		}
-		if err := s.SetCodeToken(ctx, []byte("h1"), "jti-1"); err != nil {
+		first := &store.RefreshToken{Hash: []byte("rf1"), Family: "fam-1", ClientID: "spa", UserID: "u1", AccessTokenID: "jti-1", CreatedAt: t0, ExpiresAt: t0.Add(time.Hour)}
+		got, err := s.RedeemCode(ctx, []byte("h1"), t0.Add(time.Second), func(c *store.AuthCode) (*store.CodeGrant, error) {
+			if c.ClientID != "spa" || c.Scopes[0] != "orders:read" || c.Challenge != "ch" || c.RedirectURI != "https://app/cb" {
+				t.Errorf("grant sees %+v", c)
+			}
+			return &store.CodeGrant{TokenID: "jti-1", Refresh: first}, nil
+		})
+		if err != nil || got.TokenID != "jti-1" || got.Family != "fam-1" {
+			t.Fatalf("redeem (the refused grant must leave the code unused): %+v %v", got, err)
+		}
+		if rt, err := s.GetRefreshToken(ctx, []byte("rf1")); err != nil || rt.AccessTokenID != "jti-1" {
+			t.Fatalf("the grant's refresh token: %+v %v", rt, err)
+		}
+		again, err := s.RedeemCode(ctx, []byte("h1"), t0.Add(2*time.Second), func(*store.AuthCode) (*store.CodeGrant, error) {
+			t.Error("grant called for a used code")
+			return &store.CodeGrant{}, nil
+		})
+		if !errors.Is(err, store.ErrConflict) || again == nil || again.TokenID != "jti-1" || again.Family != "fam-1" {
+			t.Fatalf("second redeem: %+v %v", again, err)
+		}
+		// OA-10: concurrent redemptions; exactly one wins and every loser
+		// sees what the winner recorded.
+		race := &store.AuthCode{Hash: []byte("h3"), ClientID: "spa", UserID: "u1", RedirectURI: "x", Challenge: "c", CreatedAt: t0, ExpiresAt: t0.Add(time.Minute)}
+		if err := s.CreateCode(ctx, race); err != nil {
 			t.Fatal(err)
 		}
-		again, err := s.RedeemCode(ctx, []byte("h1"), t0.Add(2*time.Second))
-		if !errors.Is(err, store.ErrConflict) || again == nil || again.TokenID != "jti-1" {
-			t.Fatalf("second redeem: %+v %v", again, err)
+		type result struct {
+			c   *store.AuthCode
+			err error
+		}
+		results := make(chan result, 8)
+		for i := range 8 {
+			go func() {
+				c, err := s.RedeemCode(ctx, []byte("h3"), t0.Add(time.Second), func(*store.AuthCode) (*store.CodeGrant, error) {
+					fam := fmt.Sprintf("race-%d", i)
+					return &store.CodeGrant{TokenID: "jti-" + fam, Refresh: &store.RefreshToken{Hash: []byte(fam), Family: fam, ClientID: "spa", UserID: "u1",
+						AccessTokenID: "jti-" + fam, CreatedAt: t0, ExpiresAt: t0.Add(time.Hour)}}, nil
+				})
+				results <- result{c, err}
+			}()
+		}
+		wins, winner := 0, ""
+		var losers []*store.AuthCode
+		for range 8 {
+			r := <-results
+			switch {
+			case r.err == nil:
+				wins++
+				winner = r.c.Family
+			case errors.Is(r.err, store.ErrConflict):
+				losers = append(losers, r.c)
+			default:
+				t.Fatalf("concurrent redeem: %v", r.err)
+			}
+		}
+		if wins != 1 {
+			t.Fatalf("%d redemptions won", wins)
+		}
+		for _, l := range losers {
+			if l.Family != winner || l.TokenID != "jti-"+winner {
+				t.Fatalf("a loser saw %q/%q, the winner recorded %q", l.Family, l.TokenID, winner)
+			}
 		}
 		late := &store.AuthCode{Hash: []byte("h2"), ClientID: "spa", UserID: "u1", RedirectURI: "x", Challenge: "c", CreatedAt: t0, ExpiresAt: t0.Add(time.Minute)}
 		s.CreateCode(ctx, late)
-		if _, err := s.RedeemCode(ctx, []byte("h2"), t0.Add(2*time.Minute)); !errors.Is(err, store.ErrNotFound) {
+		if _, err := s.RedeemCode(ctx, []byte("h2"), t0.Add(2*time.Minute), refuse); !errors.Is(err, store.ErrNotFound) {
 			t.Fatalf("expired code: %v", err)
 		}
-		if _, err := s.RedeemCode(ctx, []byte("nope"), t0); !errors.Is(err, store.ErrNotFound) {
+		if _, err := s.RedeemCode(ctx, []byte("nope"), t0, refuse); !errors.Is(err, store.ErrNotFound) {
 			t.Fatalf("unknown code: %v", err)
 		}
-		if n, err := s.PurgeCodes(ctx, t0.Add(2*time.Minute)); err != nil || n != 2 {
+		if n, err := s.PurgeCodes(ctx, t0.Add(2*time.Minute)); err != nil || n != 3 {
 			t.Fatalf("purge: %d %v", n, err)
 		}
 	})
 	t.Run("refresh tokens", func(t *testing.T) {
 		s := open(t)
 		r1 := &store.RefreshToken{Hash: []byte("r1"), Family: "f1", ClientID: "spa", UserID: "u1", Scopes: []string{"orders:read"}, Audience: "api", CreatedAt: t0, ExpiresAt: t0.Add(time.Hour)}
-		r2 := &store.RefreshToken{Hash: []byte("r2"), Family: "f1", ClientID: "spa", UserID: "u1", CreatedAt: t0, ExpiresAt: t0.Add(time.Hour)}
-		for _, r := range []*store.RefreshToken{r1, r2} {
-			if err := s.CreateRefreshToken(ctx, r); err != nil {
-				t.Fatal(err)
-			}
-		}
-		got, err := s.UseRefreshToken(ctx, []byte("r1"), t0.Add(time.Minute))
-		if err != nil || got.Family != "f1" || got.Scopes[0] != "orders:read" || got.Audience != "api" {
-			t.Fatalf("use: %+v %v", got, err)
-		}
-		if again, err := s.UseRefreshToken(ctx, []byte("r1"), t0.Add(2*time.Minute)); !errors.Is(err, store.ErrConflict) || again.Family != "f1" {
-			t.Fatalf("replay: %+v %v", again, err)
-		}
-		if err := s.RevokeRefreshFamily(ctx, "f1"); err != nil {
+		r1.AccessTokenID = "a1"
+		r2 := &store.RefreshToken{Hash: []byte("r2"), Family: "f1", ClientID: "spa", UserID: "u1", AccessTokenID: "a2", CreatedAt: t0, ExpiresAt: t0.Add(time.Hour)}
+		if err := s.CreateRefreshToken(ctx, r1); err != nil {
 			t.Fatal(err)
 		}
-		if _, err := s.UseRefreshToken(ctx, []byte("r2"), t0.Add(time.Minute)); !errors.Is(err, store.ErrNotFound) {
+		got, err := s.UseRefreshToken(ctx, []byte("r1"), t0.Add(time.Minute), r2)
+		if err != nil || got.Family != "f1" || got.Scopes[0] != "orders:read" || got.Audience != "api" || got.AccessTokenID != "a1" {
+			t.Fatalf("use: %+v %v", got, err)
+		}
+		if _, err := s.GetRefreshToken(ctx, []byte("r2")); err != nil {
+			t.Fatalf("the successor was not stored: %v", err)
+		}
+		other := &store.RefreshToken{Hash: []byte("rx"), Family: "other", ClientID: "spa", UserID: "u1", CreatedAt: t0, ExpiresAt: t0.Add(time.Hour)}
+		if _, err := s.UseRefreshToken(ctx, []byte("r2"), t0.Add(time.Minute), other); err == nil {
+			t.Fatal("a successor of another family was stored")
+		}
+		if again, err := s.UseRefreshToken(ctx, []byte("r1"), t0.Add(2*time.Minute), nil); !errors.Is(err, store.ErrConflict) || again.Family != "f1" {
+			t.Fatalf("replay: %+v %v", again, err)
+		}
+		ids, err := s.RevokeRefreshFamily(ctx, "f1")
+		if err != nil || !slices.Contains(ids, "a1") || !slices.Contains(ids, "a2") || len(ids) != 2 {
+			t.Fatalf("revoke family: %v %v", ids, err)
+		}
+		if _, err := s.UseRefreshToken(ctx, []byte("r2"), t0.Add(time.Minute), nil); !errors.Is(err, store.ErrNotFound) {
 			t.Fatalf("revoked family: %v", err)
 		}
 		if got, err := s.GetRefreshToken(ctx, []byte("r2")); err != nil || !got.Revoked {
@@ -291,7 +355,7 @@ func Run(t *testing.T, open Open) {
 		}
 		r3 := &store.RefreshToken{Hash: []byte("r3"), Family: "f2", ClientID: "spa", UserID: "u1", CreatedAt: t0, ExpiresAt: t0.Add(time.Hour)}
 		s.CreateRefreshToken(ctx, r3)
-		if _, err := s.UseRefreshToken(ctx, []byte("r3"), t0.Add(2*time.Hour)); !errors.Is(err, store.ErrNotFound) {
+		if _, err := s.UseRefreshToken(ctx, []byte("r3"), t0.Add(2*time.Hour), nil); !errors.Is(err, store.ErrNotFound) {
 			t.Fatalf("expired: %v", err)
 		}
 	})
