@@ -5,10 +5,12 @@ import (
 	"net/http"
 	"os"
 	"strings"
+	"time"
 
 	"github.com/gatehouse-dev/gatehouse/audit"
 	"github.com/gatehouse-dev/gatehouse/identity"
 	"github.com/gatehouse-dev/gatehouse/policy"
+	"github.com/gatehouse-dev/gatehouse/proxy"
 )
 
 // loadPolicies reads and compiles the policy files; any error fails the
@@ -30,7 +32,7 @@ func loadPolicies(paths []string, groups map[string][]string) (*policy.Engine, e
 }
 
 // compileAuthorize builds a route's authorization stage.
-func (s *snapshot) compileAuthorize(rc *Route, a *Authorize) stage {
+func (s *snapshot) compileAuthorize(rc *Route, a *Authorize) (stage, error) {
 	rt := &policy.Route{Name: rc.Name, Action: a.Action, Headers: a.Headers}
 	for _, m := range wildcardRE.FindAllString(rc.Match.Path, -1) {
 		rt.Params = append(rt.Params, strings.TrimSuffix(strings.Trim(m, "{}"), "..."))
@@ -38,7 +40,19 @@ func (s *snapshot) compileAuthorize(rc *Route, a *Authorize) stage {
 	if res := a.Resource; res != nil {
 		rt.ResourceType, rt.ResourceID, rt.Attrs = res.Type, res.ID, res.Attrs
 		if f := res.Fetch; f != nil {
-			rt.Fetch = policy.NewFetcher(f.URL, f.Attrs, f.Timeout.D(), f.CacheTTL.D(), s.deps.Now)
+			timeout := f.Timeout.D()
+			if timeout <= 0 {
+				timeout = time.Second
+			}
+			// A shared transport, retained across reloads like the
+			// upstreams' (CFG-04).
+			tr, key, err := s.deps.Transports.Get(proxy.TransportOptions{DialTimeout: timeout, TLSHandshakeTimeout: timeout,
+				ResponseHeaderTimeout: timeout, IdleConnTimeout: 90 * time.Second, MaxIdleConnsPerHost: 16})
+			if err != nil {
+				return nil, err
+			}
+			s.transports[key] = true
+			rt.Fetch = policy.NewFetcher(f.URL, f.Attrs, timeout, f.CacheTTL.D(), s.deps.Now, tr)
 		}
 	}
 	return policy.Wrap(s.policies, rt, s.deps.Now, func(r *http.Request, d policy.Decision) {
@@ -60,5 +74,5 @@ func (s *snapshot) compileAuthorize(rc *Route, a *Authorize) stage {
 		if len(d.Errors) > 0 {
 			s.deps.Log.Debug("policy evaluation errors (they deny)", "route", rc.Name, "errors", d.Errors)
 		}
-	})
+	}), nil
 }

@@ -228,3 +228,21 @@ func FuzzParseConfig(f *testing.F) {
 		}
 	})
 }
+
+// AZ-06: fetch URL placeholders stand only in the path.
+func TestAZ06FetchPlaceholdersInPathOnly(t *testing.T) {
+	for raw, ok := range map[string]bool{
+		"http://orders:8080/orders/{id}":       true,
+		"https://orders/t/{tenant}/o/{id}?x=1": true,
+		"http://{tenant}.orders/o/{id}":        false,
+		"http://orders:{port}/o":               false,
+		"http://{user}@orders/o":               false,
+		"http://orders/o?id={id}":              false,
+		"http://orders/o#{id}":                 false,
+		"http://orders{id}/o":                  false,
+	} {
+		if got := placeholdersInPathOnly(raw); got != ok {
+			t.Errorf("%s: %v, want %v", raw, got, ok)
+		}
+	}
+}

@@ -536,6 +536,9 @@ func (v *validator) authorize(p string, r *Route, a *Authorize) {
 			for _, m := range wildcardRE.FindAllString(f.URL, -1) {
 				ref(fp+".url", m)
 			}
+			if !placeholdersInPathOnly(f.URL) {
+				v.errf(fp+".url", "path parameters may stand only in the URL's path, as whole segments' parts, never in the scheme, host, port, user info, query or fragment (AZ-06)")
+			}
 			if len(f.Attrs) == 0 {
 				v.errf(fp+".attrs", "name at least one field to take")
 			}
@@ -546,6 +549,28 @@ func (v *validator) authorize(p string, r *Route, a *Authorize) {
 			v.errf(fmt.Sprintf("%s.headers[%d]", p, i), "invalid header name %q", h)
 		}
 	}
+}
+
+// placeholdersInPathOnly reports whether every {param} of a fetch URL is
+// in its path: after "scheme://host[:port]/" and before any '?' or '#'.
+func placeholdersInPathOnly(raw string) bool {
+	rest, ok := strings.CutPrefix(raw, "https://")
+	if !ok {
+		if rest, ok = strings.CutPrefix(raw, "http://"); !ok {
+			return !strings.Contains(raw, "{")
+		}
+	}
+	slash := strings.IndexByte(rest, '/')
+	if slash < 0 {
+		return !strings.Contains(rest, "{")
+	}
+	if strings.ContainsAny(rest[:slash], "{}") {
+		return false
+	}
+	if end := strings.IndexAny(rest[slash:], "?#"); end >= 0 && strings.ContainsAny(rest[slash+end:], "{}") {
+		return false
+	}
+	return true
 }
 
 // specKey identifies one compiled document: routes naming the same file

@@ -361,7 +361,9 @@ func (s *snapshot) compileRoute(rc *Route) (*route, error) {
 		rt.preAuth, rt.postAuth, rt.concurrency = s.compileRateLimit(rc)
 	}
 	if a := rc.Authorize; a != nil {
-		rt.authorize = s.compileAuthorize(rc, a)
+		if rt.authorize, err = s.compileAuthorize(rc, a); err != nil {
+			return nil, err
+		}
 	}
 	if vc := rc.Validate; vc != nil {
 		if rt.validate, rt.responses, err = s.compileValidate(rc, vc); err != nil {

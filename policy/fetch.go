@@ -39,8 +39,10 @@ type fetched struct {
 
 var placeholderRE = regexp.MustCompile(`\{([A-Za-z_][A-Za-z0-9_]*)\}`)
 
-// NewFetcher returns a fetcher with its own HTTP client.
-func NewFetcher(rawURL string, attrs []string, timeout, ttl time.Duration, now func() time.Time) *Fetcher {
+// NewFetcher returns a fetcher that sends through tr; nil means a
+// transport of its own. A gateway passes a shared transport, so that a
+// reload does not leave a pool of idle connections behind (CFG-04).
+func NewFetcher(rawURL string, attrs []string, timeout, ttl time.Duration, now func() time.Time, tr http.RoundTripper) *Fetcher {
 	if timeout <= 0 {
 		timeout = time.Second
 	}
@@ -50,9 +52,24 @@ func NewFetcher(rawURL string, attrs []string, timeout, ttl time.Duration, now f
 	if now == nil {
 		now = time.Now
 	}
-	tr := &http.Transport{DialContext: (&net.Dialer{Timeout: timeout}).DialContext, ResponseHeaderTimeout: timeout, MaxIdleConnsPerHost: 16, Proxy: nil}
+	if tr == nil {
+		tr = &http.Transport{DialContext: (&net.Dialer{Timeout: timeout}).DialContext, ResponseHeaderTimeout: timeout, MaxIdleConnsPerHost: 16, Proxy: nil}
+	}
 	return &Fetcher{URL: rawURL, Attrs: attrs, Timeout: timeout, TTL: ttl, now: now, cache: map[string]fetched{},
 		client: &http.Client{Transport: tr, Timeout: timeout, CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}}
+}
+
+// pathSegment escapes a request value as one path segment (AZ-06): '/',
+// '?', '#' and '%' escaped, and a value of "." or ".." escaped whole, so
+// it can never climb out of the configured path.
+func pathSegment(v string) string {
+	switch v {
+	case ".":
+		return "%2E"
+	case "..":
+		return "%2E%2E"
+	}
+	return url.PathEscape(v)
 }
 
 // ErrFetch wraps every fetch failure (the request is then denied).
@@ -63,7 +80,7 @@ const maxFetchBody = 64 << 10
 // Fetch returns the attributes of the resource r refers to.
 func (f *Fetcher) Fetch(ctx context.Context, r *http.Request) (map[string]string, error) {
 	target := placeholderRE.ReplaceAllStringFunc(f.URL, func(m string) string {
-		return url.PathEscape(r.PathValue(m[1 : len(m)-1]))
+		return pathSegment(r.PathValue(m[1 : len(m)-1]))
 	})
 	now := f.now()
 	f.mu.Lock()

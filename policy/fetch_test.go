@@ -31,7 +31,7 @@ func TestFetchedAttributes(t *testing.T) {
 	}
 	now := time.Now()
 	rt := &Route{Name: "upd", Action: "orders.update", ResourceType: "Order", ResourceID: "{id}", Params: []string{"id"},
-		Fetch: NewFetcher(up.URL+"/orders/{id}", []string{"owner", "tenant"}, time.Second, time.Minute, func() time.Time { return now })}
+		Fetch: NewFetcher(up.URL+"/orders/{id}", []string{"owner", "tenant"}, time.Second, time.Minute, func() time.Time { return now }, nil)}
 	mux := http.NewServeMux()
 	mux.Handle("PUT /orders/{id}", Wrap(e, rt, time.Now, nil)(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { w.WriteHeader(204) })))
 	put := func(p *identity.Principal, path string) int {
@@ -57,7 +57,7 @@ func TestFetchedAttributes(t *testing.T) {
 		t.Errorf("path parameter not escaped: %d %v", c, lastPath.Load())
 	}
 	up.Close()
-	rt.Fetch = NewFetcher(up.URL+"/orders/{id}", []string{"owner"}, 200*time.Millisecond, time.Minute, nil)
+	rt.Fetch = NewFetcher(up.URL+"/orders/{id}", []string{"owner"}, 200*time.Millisecond, time.Minute, nil, nil)
 	mux = http.NewServeMux()
 	mux.Handle("PUT /orders/{id}", Wrap(e, rt, time.Now, nil)(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { w.WriteHeader(204) })))
 	if c := put(alice, "/orders/1"); c != 403 {

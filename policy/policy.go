@@ -7,8 +7,9 @@
 // reading an attribute the principal lacks). Wrap is the HTTP stage.
 //
 // Entities (namespace Gatehouse):
-//   - principal: Gatehouse::ApiKey::"<key id>", Gatehouse::User::"<subject>"
-//     or Gatehouse::Client::"<client>", with parents Gatehouse::Role::"<role>"
+//   - principal: Gatehouse::ApiKey::"<key id>", Gatehouse::User::"<iss>#<sub>"
+//     or Gatehouse::Client::"<iss>#<client>" (AZ-06: qualified by issuer),
+//     with parents Gatehouse::Role::"<role>"
 //     and attributes subject, issuer, scopes (a set), tenant (when set) and
 //     the key's or token's free attributes; anonymous callers are
 //     Gatehouse::Anonymous::"anonymous" with no attributes;
@@ -186,6 +187,16 @@ const ns = "Gatehouse::"
 
 var noHeaders = cedar.NewRecord(nil)
 
+// qualified is a user's or client's entity id: the subject qualified by
+// its issuer ("<iss>#<sub>"), so the same sub from two issuers is two
+// principals (AZ-06). Without an issuer (decision API inputs), the subject.
+func qualified(p *identity.Principal) cedar.String {
+	if p.Issuer == "" {
+		return cedar.String(p.Subject)
+	}
+	return cedar.String(p.Issuer + "#" + p.Subject)
+}
+
 // PrincipalUID returns the Cedar entity of a principal.
 func PrincipalUID(p *identity.Principal) cedar.EntityUID {
 	switch {
@@ -194,9 +205,9 @@ func PrincipalUID(p *identity.Principal) cedar.EntityUID {
 	case p.Kind == identity.KindAPIKey:
 		return cedar.NewEntityUID(ns+"ApiKey", cedar.String(p.KeyID))
 	case p.Kind == identity.KindClient:
-		return cedar.NewEntityUID(ns+"Client", cedar.String(p.Subject))
+		return cedar.NewEntityUID(ns+"Client", qualified(p))
 	}
-	return cedar.NewEntityUID(ns+"User", cedar.String(p.Subject))
+	return cedar.NewEntityUID(ns+"User", qualified(p))
 }
 
 func value(v any) (cedar.Value, bool) {

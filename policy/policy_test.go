@@ -205,3 +205,32 @@ func TestActionGroups(t *testing.T) {
 		}
 	}
 }
+
+// AZ-06: the same sub from two issuers is two principals.
+func TestAZ06PrincipalsQualifiedByIssuer(t *testing.T) {
+	e, err := Compile([]File{{Name: "p.cedar", Data: []byte(`permit (principal == Gatehouse::User::"https://idp-a.example#alice", action, resource);`)}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	in := func(iss string) Input {
+		return Input{Principal: &identity.Principal{Kind: identity.KindUser, Subject: "alice", Issuer: iss}, Action: "x", Resource: Resource{ID: "r"}}
+	}
+	if !e.Decide(in("https://idp-a.example")).Allowed {
+		t.Error("alice of idp-a denied")
+	}
+	if e.Decide(in("https://idp-b.example")).Allowed {
+		t.Error("alice of idp-b is taken for alice of idp-a")
+	}
+	if a, b := PrincipalUID(in("https://idp-a.example").Principal), PrincipalUID(in("https://idp-b.example").Principal); a == b {
+		t.Errorf("one entity for two issuers: %v", a)
+	}
+}
+
+// AZ-06: request values enter a fetch URL as one escaped path segment.
+func TestAZ06FetchPathSegment(t *testing.T) {
+	for v, want := range map[string]string{"1": "1", "..": "%2E%2E", ".": "%2E", "a/b": "a%2Fb", "x?y#z": "x%3Fy%23z", "a%2F": "a%252F"} {
+		if got := pathSegment(v); got != want {
+			t.Errorf("pathSegment(%q) = %q, want %q", v, got, want)
+		}
+	}
+}

@@ -6,12 +6,17 @@ import (
 	"crypto/ed25519"
 	"crypto/elliptic"
 	"crypto/rsa"
+	"crypto/tls"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
+	"net/netip"
+	"net/url"
 	"slices"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -139,7 +144,7 @@ func NewIssuer(cfg IssuerConfig, now func() time.Time) (*Issuer, error) {
 		cfg.MaxAge = DefaultMaxAge
 	}
 	if cfg.Client == nil {
-		cfg.Client = &http.Client{Timeout: 5 * time.Second}
+		cfg.Client = newFetchClient()
 	}
 	if now == nil {
 		now = time.Now
@@ -400,6 +405,9 @@ func (iss *Issuer) fetch(ctx context.Context) (*keySet, error) {
 		if doc.JWKSURI == "" {
 			return nil, errors.New("discovery: no jwks_uri")
 		}
+		if err := SecureURL(doc.JWKSURI); err != nil {
+			return nil, fmt.Errorf("discovery: jwks_uri: %w", err) // JWT-10
+		}
 		url = doc.JWKSURI
 		iss.jwksURL.Store(&url)
 	}
@@ -446,7 +454,52 @@ func importJWK(raw []byte) (*key, error) {
 	return bindKey(jk.KeyID, jk.Algorithm, jk.Key)
 }
 
+// SecureURL reports whether a key or discovery URL may be fetched
+// (JWT-10): https, or http to a loopback address (tests, a local IdP).
+func SecureURL(raw string) error {
+	u, err := url.Parse(raw)
+	if err != nil || u.Host == "" || u.User != nil {
+		return errors.New("not an absolute URL without user info")
+	}
+	switch {
+	case u.Scheme == "https":
+		return nil
+	case u.Scheme == "http":
+		if a, err := netip.ParseAddr(u.Hostname()); err == nil && a.IsLoopback() || u.Hostname() == "localhost" {
+			return nil
+		}
+	}
+	return fmt.Errorf("%s: must be https", u.Redacted())
+}
+
+// newFetchClient is the client of key and discovery fetches: its own
+// transport with timeouts and no environment proxy (never
+// http.DefaultTransport), TLS >= 1.2, and redirects followed only to the
+// same scheme and host, at most three (JWT-10).
+func newFetchClient() *http.Client {
+	d := &net.Dialer{Timeout: 5 * time.Second}
+	tr := &http.Transport{DialContext: d.DialContext, TLSHandshakeTimeout: 5 * time.Second, ResponseHeaderTimeout: 5 * time.Second,
+		IdleConnTimeout: 90 * time.Second, MaxIdleConnsPerHost: 2, TLSClientConfig: &tls.Config{MinVersion: tls.VersionTLS12}, ForceAttemptHTTP2: true}
+	return &http.Client{Transport: tr, Timeout: 10 * time.Second, CheckRedirect: checkRedirect}
+}
+
+// checkRedirect refuses a redirect to another scheme or host, or to an
+// insecure URL, and more than three.
+func checkRedirect(req *http.Request, via []*http.Request) error {
+	if len(via) >= 3 {
+		return errors.New("too many redirects")
+	}
+	first := via[0].URL
+	if req.URL.Scheme != first.Scheme || !strings.EqualFold(req.URL.Host, first.Host) {
+		return fmt.Errorf("redirect to another scheme or host refused: %s", req.URL.Redacted())
+	}
+	return SecureURL(req.URL.String())
+}
+
 func (iss *Issuer) getJSON(ctx context.Context, url string, v any) error {
+	if err := SecureURL(url); err != nil {
+		return err
+	}
 	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 	defer cancel()
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
