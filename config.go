@@ -99,7 +99,8 @@ type ClientAuth struct {
 
 // HTTP configures the optional plain-HTTP listener.
 type HTTP struct {
-	Address string `yaml:"address" doc:"host:port of the plain-HTTP listener, e.g. :80."`
+	Address       string   `yaml:"address" doc:"host:port of the plain-HTTP listener, e.g. :80."`
+	RedirectHosts []string `yaml:"redirect_hosts" doc:"More host names browser routes are redirected to HTTPS for, beside those the config names (route hosts, ACME domains, the generated certificate's names, the OAuth issuer's host). Any other Host gets a 400, never a redirect (PRX-10)."`
 }
 
 // Admin configures the admin listener.

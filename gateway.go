@@ -4,11 +4,13 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net"
 	"net/http"
 	"net/netip"
 	"net/url"
 	"os"
 	"reflect"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -81,6 +83,10 @@ type snapshot struct {
 	// forwardMode reads the original request of forward-auth calls; nil
 	// without forward_auth.
 	forwardMode *forwardMode
+	// redirectHosts are the names the plain listener redirects for, and
+	// httpsPort the public listener's ":port" ("" for 443).
+	redirectHosts map[string]bool
+	httpsPort     string
 }
 
 // route is one compiled route; it is the handler registered on the mux.
@@ -279,6 +285,7 @@ func (g *Gateway) compile(cfg *Config) (*snapshot, error) {
 	if cfg.ForwardAuth != nil {
 		s.forwardMode = newForwardMode(cfg.ForwardAuth)
 	}
+	s.redirectHosts, s.httpsPort = redirectTargets(cfg)
 	if len(cfg.Policies) > 0 {
 		if s.policies, err = loadPolicies(cfg.Policies, cfg.ActionGroups); err != nil {
 			return nil, err
@@ -318,6 +325,47 @@ func (g *Gateway) compile(cfg *Config) (*snapshot, error) {
 	s.plain = s.globalChain(false)
 	s.forward = s.forwardChain()
 	return s, nil
+}
+
+// redirectTargets are the host names the config gives this gateway
+// (route hosts, ACME domains, names of the generated certificate, the
+// OAuth issuer's host) and the public listener's port suffix.
+func redirectTargets(cfg *Config) (map[string]bool, string) {
+	names := map[string]bool{}
+	add := func(h string) {
+		if c, ok := canonicalHost(h); ok && c != "" && !strings.HasPrefix(c, "*.") {
+			names[c] = true
+		}
+	}
+	for _, rt := range cfg.Routes {
+		add(rt.Match.Host)
+	}
+	t := cfg.Listen.TLS
+	switch {
+	case t.ACME != nil:
+		for _, d := range t.ACME.Domains {
+			add(d)
+		}
+	case t.CertFile == "":
+		for _, h := range append([]string{"localhost", "127.0.0.1", "::1"}, t.SelfSignedHosts...) {
+			names[strings.ToLower(strings.TrimSuffix(h, "."))] = true
+		}
+	}
+	if cfg.OAuth != nil {
+		if u, err := url.Parse(cfg.OAuth.Issuer); err == nil {
+			add(u.Hostname())
+		}
+	}
+	if cfg.HTTP != nil {
+		for _, h := range cfg.HTTP.RedirectHosts {
+			add(h)
+		}
+	}
+	port := ""
+	if _, p, err := net.SplitHostPort(cfg.Listen.Address); err == nil && p != "443" && p != "0" {
+		port = ":" + p
+	}
+	return names, port
 }
 
 func trustedPrefixes(list []string) ([]netip.Prefix, error) {
@@ -421,7 +469,7 @@ func (s *snapshot) matchOn(mux *http.ServeMux, tls bool) http.Handler {
 				st.route = rt
 			}
 			if !tls {
-				servePlain(w, r, rt)
+				s.servePlain(w, r, rt)
 			} else {
 				mux.ServeHTTP(w, r)
 			}
@@ -436,9 +484,19 @@ func (s *snapshot) matchOn(mux *http.ServeMux, tls bool) http.Handler {
 }
 
 // servePlain answers a request that arrived over plain HTTP (TLS-06).
-func servePlain(w http.ResponseWriter, r *http.Request, rt *route) {
+// Browser pages are redirected to HTTPS, only for a host name the config
+// names (PRX-10): a client-chosen Host never becomes a Location.
+func (s *snapshot) servePlain(w http.ResponseWriter, r *http.Request, rt *route) {
 	if rt.browser && (r.Method == http.MethodGet || r.Method == http.MethodHead) {
-		u := url.URL{Scheme: "https", Host: r.Host, Path: r.URL.Path, RawPath: r.URL.RawPath, RawQuery: r.URL.RawQuery}
+		name := hostName(r.Host)
+		if !s.redirectHosts[name] {
+			problem.Write(w, r, problem.New(http.StatusBadRequest, problem.TypeBadRequest, "the Host is not a name of this gateway; use its https URL"))
+			return
+		}
+		if strings.Contains(name, ":") {
+			name = "[" + name + "]"
+		}
+		u := url.URL{Scheme: "https", Host: name + s.httpsPort, Path: r.URL.Path, RawPath: r.URL.RawPath, RawQuery: r.URL.RawQuery}
 		http.Redirect(w, r, u.String(), http.StatusPermanentRedirect)
 		return
 	}

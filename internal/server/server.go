@@ -104,6 +104,13 @@ func Run(ctx context.Context, o Options) error {
 	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
 		return fmt.Errorf("data_dir %s: %w", cfg.DataDir, err)
 	}
+	// CFG-05: the data dir holds keys, certificates and the database.
+	if fi, err := os.Stat(cfg.DataDir); err == nil && fi.Mode().Perm()&0o077 != 0 {
+		if err := os.Chmod(cfg.DataDir, 0o700); err != nil {
+			return fmt.Errorf("data_dir %s is open to other users (%v) and cannot be made private: %w", cfg.DataDir, fi.Mode().Perm(), err)
+		}
+		log.Warn("data_dir was open to other users; made private (0700)", "dir", cfg.DataDir, "was", fi.Mode().Perm().String())
+	}
 	if err := checkWritable(cfg.DataDir); err != nil {
 		return err
 	}

@@ -181,6 +181,19 @@ func TestPlainHTTPListener(t *testing.T) {
 	if res.StatusCode != 308 || !strings.HasPrefix(res.Header.Get("Location"), "https://") || !strings.HasSuffix(res.Header.Get("Location"), "/page?x=1") {
 		t.Errorf("browser page over HTTP: %d %q", res.StatusCode, res.Header.Get("Location"))
 	}
+	// PRX-10: the Location is built only from a configured name.
+	for host, want := range map[string]string{"evil.example": "", "127.0.0.1": "https://127.0.0.1/page", "LOCALHOST.": "https://localhost/page", "localhost:8080": "https://localhost/page"} {
+		req, _ := http.NewRequest("GET", "http://"+r.HTTPAddr+"/page", nil)
+		req.Host = host
+		res, err := r.client.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		res.Body.Close()
+		if loc := res.Header.Get("Location"); loc != want || want == "" && res.StatusCode != 400 {
+			t.Errorf("Host %q: %d Location %q, want %q", host, res.StatusCode, loc, want)
+		}
+	}
 }
 
 // PRX-06: health, readiness and metrics only on the admin listener.

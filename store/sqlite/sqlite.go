@@ -10,6 +10,9 @@ import (
 	"errors"
 	"fmt"
 	"net/url"
+	"os"
+	"path/filepath"
+	"strings"
 
 	"github.com/gatehouse-dev/gatehouse/store/sqlstore"
 	"modernc.org/sqlite"
@@ -24,6 +27,9 @@ func Open(ctx context.Context, path string, migrate bool) (*sqlstore.Store, erro
 		q.Add("_pragma", p)
 	}
 	q.Set("_txlock", "immediate")
+	if err := privateFiles(path); err != nil {
+		return nil, fmt.Errorf("sqlite: %w", err)
+	}
 	db, err := sql.Open("sqlite", "file:"+path+"?"+q.Encode())
 	if err != nil {
 		return nil, fmt.Errorf("sqlite: %w", err)
@@ -42,4 +48,36 @@ func isConflict(err error) bool {
 		return false
 	}
 	return se.Code() == sqlite3.SQLITE_CONSTRAINT_PRIMARYKEY || se.Code() == sqlite3.SQLITE_CONSTRAINT_UNIQUE
+}
+
+// privateFiles makes the database file (created if missing) and its
+// -wal and -shm files 0600, and its directory 0700 (CFG-05): they hold
+// key hashes and sealed signing keys. SQLite creates the -wal and -shm
+// files with the database file's mode.
+func privateFiles(path string) error {
+	if path == ":memory:" || strings.HasPrefix(path, "file::memory:") {
+		return nil
+	}
+	dir := filepath.Dir(path)
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return err
+	}
+	if fi, err := os.Stat(dir); err == nil && fi.Mode().Perm()&0o077 != 0 {
+		if err := os.Chmod(dir, 0o700); err != nil {
+			return fmt.Errorf("%s is readable by others and cannot be made private: %w", dir, err)
+		}
+	}
+	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE, 0o600)
+	if err != nil {
+		return err
+	}
+	f.Close()
+	for _, p := range []string{path, path + "-wal", path + "-shm", path + "-journal"} {
+		if fi, err := os.Stat(p); err == nil && fi.Mode().Perm() != 0o600 {
+			if err := os.Chmod(p, 0o600); err != nil {
+				return fmt.Errorf("%s cannot be made private: %w", p, err)
+			}
+		}
+	}
+	return nil
 }

@@ -147,3 +147,36 @@ func TestCrashMidBatchLeavesConsistentDatabase(t *testing.T) {
 	}
 	t.Logf("killed after %d committed rotations; found %d keys, 1 active, database consistent", committed, len(keys))
 }
+
+// CFG-05: the database, its -wal and -shm files are 0600 and their
+// directory 0700, also when they existed with wider modes.
+func TestCFG05PrivateFiles(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "data")
+	os.MkdirAll(dir, 0o755)
+	path := filepath.Join(dir, "gatehouse.db")
+	os.WriteFile(path+"-shm", nil, 0o644)
+	for range 2 { // create, then reopen existing files
+		s, err := Open(context.Background(), path, true)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := s.GetAPIKey(context.Background(), "x"); err == nil {
+			t.Fatal("found a key in a new store")
+		}
+		entries, _ := os.ReadDir(dir)
+		if len(entries) < 2 {
+			t.Fatalf("files: %v", entries)
+		}
+		for _, e := range entries {
+			fi, _ := e.Info()
+			if fi.Mode().Perm() != 0o600 {
+				t.Errorf("%s is %v", e.Name(), fi.Mode().Perm())
+			}
+		}
+		s.Close()
+		os.Chmod(path, 0o644)
+	}
+	if fi, _ := os.Stat(dir); fi.Mode().Perm() != 0o700 {
+		t.Errorf("directory is %v", fi.Mode().Perm())
+	}
+}
