@@ -39,7 +39,7 @@ func (s *snapshot) globalChain(tls bool) http.Handler {
 		accessLogStage(s.deps.AccessLog, s.deps.Log, s.accessLog, s.unmatched, s.deps.Now),
 		securityHeadersStage(tls),
 		inboundStage(s.inbound),
-		limitsStage(s.maxURI, s.cfg.Limits.PathParams == "allow"),
+		limitsStage(s.maxURI, int(s.cfg.Server.MaxHeaderBytes), s.cfg.Limits.PathParams == "allow"),
 	)
 }
 
@@ -89,6 +89,6 @@ func (s *snapshot) forwardChain() http.Handler {
 		securityHeadersStage(false),
 		s.forwardStage,
 		inboundStage(s.inbound),
-		limitsStage(s.maxURI, s.cfg.Limits.PathParams == "allow"),
+		limitsStage(s.maxURI, int(s.cfg.Server.MaxHeaderBytes), s.cfg.Limits.PathParams == "allow"),
 	)
 }

@@ -156,7 +156,7 @@ const HSTS = "max-age=63072000; includeSubDomains"
 // and path (PRX-05, PRX-11) normal forms. Requests framed with Transfer-Encoding get their connection
 // closed after the response, so no bytes a client smuggled after a chunked
 // body can be read as another request (PRX-03).
-func limitsStage(maxURI int, allowParams bool) func(http.Handler) http.Handler {
+func limitsStage(maxURI, maxHeader int, allowParams bool) func(http.Handler) http.Handler {
 	return func(next http.Handler) http.Handler {
 		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 			if r.Method == http.MethodTrace || r.Method == http.MethodConnect {
@@ -166,6 +166,15 @@ func limitsStage(maxURI int, allowParams bool) func(http.Handler) http.Handler {
 			}
 			if len(r.RequestURI) > maxURI {
 				problem.Write(w, r, problem.New(http.StatusRequestURITooLong, problem.TypeURITooLong, fmt.Sprintf("the request URI is longer than %d bytes", maxURI)))
+				return
+			}
+			// The server reads a little more than max_header_bytes, so this
+			// limit is answered here, with a problem and the security
+			// headers (PRX-12); only past the server's own bound does Go
+			// answer a plain 431.
+			if maxHeader > 0 && headerBytes(r) > maxHeader {
+				w.Header().Set("Connection", "close")
+				problem.Write(w, r, problem.New(http.StatusRequestHeaderFieldsTooLarge, problem.TypeBadRequest, fmt.Sprintf("the request headers are larger than %d bytes", maxHeader)))
 				return
 			}
 			if len(r.TransferEncoding) > 0 {
@@ -215,6 +224,18 @@ func inboundStage(in *proxy.Inbound) func(http.Handler) http.Handler {
 			next.ServeHTTP(w, r)
 		})
 	}
+}
+
+// headerBytes is the size of the header block as sent (names, values,
+// separators and line ends); the URI has a limit of its own.
+func headerBytes(r *http.Request) int {
+	n := 0
+	for k, vs := range r.Header {
+		for _, v := range vs {
+			n += len(k) + 2 + len(v) + 2
+		}
+	}
+	return n + len(r.Host) + 8 // Host is taken out of the map
 }
 
 // bodyLimitStage caps the request body of a route (PRX-04): a declared

@@ -192,7 +192,13 @@ func Run(ctx context.Context, o Options) error {
 		if tc != nil {
 			ln = tls.NewListener(ln, tc)
 		}
-		lns = append(lns, listener{name, newHTTPServer(cfg.Server, h, tc, log), ln})
+		srv := newHTTPServer(cfg.Server, h, tc, log)
+		if name != "admin" {
+			// Headroom: the gateway answers max_header_bytes and
+			// max_uri_bytes itself, as problems with its headers (PRX-12).
+			srv.MaxHeaderBytes = int(cfg.Server.MaxHeaderBytes) + cfg.Limits.MaxURIBytes + 16<<10
+		}
+		lns = append(lns, listener{name, srv, ln})
 		return nil
 	}
 	if err := listen("public", cfg.Listen.Address, gw, tlsConf); err != nil {
@@ -310,6 +316,8 @@ func newHTTPServer(s gatehouse.Server, h http.Handler, tc *tls.Config, log *slog
 		IdleTimeout:       s.IdleTimeout.D(),
 		MaxHeaderBytes:    int(s.MaxHeaderBytes),
 		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelDebug),
+		// OPTIONS * reaches the gateway, which answers it with a problem.
+		DisableGeneralOptionsHandler: true,
 	}
 }
 

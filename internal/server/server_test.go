@@ -1,6 +1,7 @@
 package server
 
 import (
+	"bufio"
 	"context"
 	"crypto/tls"
 	"crypto/x509"
@@ -429,5 +430,45 @@ func TestReloadOnDocumentChange(t *testing.T) {
 	waitReload(t, r.reloaded, false)
 	if res := r.get(t, "https://"+r.PublicAddr+"/v/items?n=500"); res.StatusCode != 400 {
 		t.Fatalf("previous document stopped enforcing: %d", res.StatusCode)
+	}
+}
+
+// PRX-12: errors the server used to answer itself carry a problem and the
+// security headers: headers over max_header_bytes (431), a URI over
+// max_uri_bytes (414, not 431), OPTIONS *. Past the server's own bound
+// (max_header_bytes + max_uri_bytes + 16 KiB) Go still answers alone.
+func TestPRX12ProblemsBeforeTheHandler(t *testing.T) {
+	up := echoUpstream(t)
+	r := start(t, up.URL, "")
+	raw := func(req string) *http.Response {
+		t.Helper()
+		c, err := tls.Dial("tcp", r.PublicAddr, &tls.Config{RootCAs: r.roots, ServerName: "localhost", NextProtos: []string{"http/1.1"}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { c.Close() })
+		_ = c.SetDeadline(time.Now().Add(10 * time.Second))
+		io.WriteString(c, req)
+		res, err := http.ReadResponse(bufio.NewReader(c), nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return res
+	}
+	for name, tc := range map[string]struct {
+		req    string
+		status int
+	}{
+		"headers over 4KiB":  {"GET /api/x HTTP/1.1\r\nHost: localhost\r\nX-Big: " + strings.Repeat("a", 6<<10) + "\r\n\r\n", 431},
+		"URI over 8192":      {"GET /api/" + strings.Repeat("a", 9000) + " HTTP/1.1\r\nHost: localhost\r\n\r\n", 414},
+		"OPTIONS *":          {"OPTIONS * HTTP/1.1\r\nHost: localhost\r\n\r\n", 400},
+		"many small headers": {"GET /api/x HTTP/1.1\r\nHost: localhost\r\n" + strings.Repeat("X-A: 0123456789\r\n", 300) + "\r\n", 431},
+	} {
+		res := raw(tc.req)
+		res.Body.Close()
+		if res.StatusCode != tc.status || res.Header.Get("Content-Type") != "application/problem+json" ||
+			res.Header.Get("X-Content-Type-Options") != "nosniff" || res.Header.Get("Strict-Transport-Security") == "" {
+			t.Errorf("%s: %d %v", name, res.StatusCode, res.Header)
+		}
 	}
 }
