@@ -82,6 +82,11 @@ routes:
 			if h := up.lastRequest().Header; h.Get("X-Api-Key") != "" || h.Get("Authorization") != "" {
 				t.Errorf("%s: the consumed key reached the upstream: %v", tc.name, h)
 			}
+			// PRX-08: on an authenticated route every identity header is
+			// set, blank when the principal lacks it (alice has no roles).
+			if vs, ok := up.lastRequest().Header["X-Gatehouse-Roles"]; !ok || len(vs) != 1 || vs[0] != "" {
+				t.Errorf("%s: X-Gatehouse-Roles upstream %q, want one blank value", tc.name, vs)
+			}
 		}
 	}
 	res := call("/forwarded", [][2]string{{"X-Api-Key", alice}})

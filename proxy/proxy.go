@@ -193,7 +193,11 @@ func (p *Proxy) rewrite(pr *httputil.ProxyRequest) {
 	}
 	// The gateway's view of the caller, after every client-sent
 	// X-Gatehouse-* header (in any spelling) was removed above.
-	SetIdentityHeaders(h, identity.From(in.Context()))
+	// Anonymous callers get none (every client-sent spelling is gone);
+	// callers of authenticated routes get all six, blank when empty.
+	if p := identity.From(in.Context()); !p.Anonymous() {
+		SetIdentityHeaders(h, p)
+	}
 	if _, ok := h["User-Agent"]; !ok {
 		h["User-Agent"] = nil // do not let Go add its own
 	}
