@@ -92,7 +92,7 @@ routes:
 			t.Errorf("Host %q: status %d, admin route not taken", host, res.StatusCode)
 		}
 	}
-	for _, host := range []string{"admin..example", "admin.example:99999", "admin.example:+1", "[::1%eth0]:1", ":80", "admin.example:80:80", "a/b"} {
+	for _, host := range []string{"admin..example", "admin.example..", "admin.example..:443", "admin.example:99999", "admin.example:+1", "[::1%eth0]:1", ":80", "admin.example:80:80", "a/b"} {
 		req := httptest.NewRequest(http.MethodGet, "/x", nil)
 		req.Host = host
 		rec := httptest.NewRecorder()
@@ -132,6 +132,13 @@ api_keys: {secret: "${env:GH_TEST_KEY_SECRET}"}
 			gw.ServeHTTP(rec, req)
 			if rec.Code != 400 {
 				t.Errorf("allow=%v %s: %d", allow, p, rec.Code)
+			}
+		}
+		for _, p := range []string{"/pub/x%2F..%2F..%2Fapi/orders{", "/pub/%2F|"} {
+			rec := httptest.NewRecorder()
+			gw.ServeHTTP(rec, httptest.NewRequest("GET", p, nil))
+			if rec.Code != 400 {
+				t.Errorf("PRX-05 %s: %d", p, rec.Code)
 			}
 		}
 		rec := httptest.NewRecorder()

@@ -56,6 +56,8 @@ type forwardMode struct {
 	// so refusals are sent as 403 with the real status in
 	// X-Gatehouse-Status (nginx auth_request).
 	passesOnly401And403 bool
+	// hostFromCall: the call's own Host is the original (Envoy).
+	hostFromCall bool
 }
 
 func newForwardMode(fa *ForwardAuth) *forwardMode {
@@ -66,6 +68,7 @@ func newForwardMode(fa *ForwardAuth) *forwardMode {
 	case "traefik":
 		m.method, m.uri, m.host = "X-Forwarded-Method", "X-Forwarded-Uri", "X-Forwarded-Host"
 	case "envoy":
+		m.hostFromCall = true
 	case "headers":
 		h := fa.Headers
 		m.method, m.uri, m.host = proxy.FoldName(h.Method), proxy.FoldName(h.URI), ""
@@ -126,7 +129,10 @@ func (m *forwardMode) original(r *http.Request) (*http.Request, string) {
 		}
 		return "", true
 	}
-	method, uri, host := r.Method, "", r.Host
+	method, uri, host := r.Method, "", ""
+	if m.hostFromCall {
+		host = r.Host
+	}
 	var ok bool
 	if m.method != "" {
 		if method, ok = one(m.method); !ok || method == "" {

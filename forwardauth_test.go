@@ -176,6 +176,7 @@ func TestPRX08ForwardAuthTraefik(t *testing.T) {
 		{name: "delete by another tenant", hdr: orig("DELETE", "/tenants/acme/orders", "X-Api-Key", carol), status: 403},
 		{name: "client-sent X-Original-URI", hdr: orig("DELETE", "/tenants/acme/orders", "X-Original-Uri", "/public/x"), status: 400},
 		{name: "no route", hdr: orig("GET", "/nowhere"), status: 404},
+		{name: "encoded slash beside a brace", hdr: orig("GET", "/admin/y%2F..%2F..%2Fpublic/x{"), status: 400},
 		{name: "host missing", hdr: map[string]string{"X-Forwarded-Method": "GET", "X-Forwarded-Uri": "/public/x"}, status: 200, uri: "/public/x"},
 		{name: "untrusted peer", peer: "10.9.9.9", hdr: orig("GET", "/public/x"), status: 403},
 		{name: "rate limit first", hdr: orig("GET", "/limited"), status: 200, uri: "/limited"},
@@ -211,6 +212,7 @@ func TestPRX08ForwardAuthOwnHeaders(t *testing.T) {
 	runForwardCases(t, fa, []forwardCase{
 		{name: "allowed", hdr: map[string]string{"X-Auth-Method": "GET", "X-Auth-Target": "/tenants/acme/orders", "X-Api-Key": alice}, status: 200, uri: "/tenants/acme/orders", sub: "alice"},
 		{name: "nginx headers too", hdr: map[string]string{"X-Auth-Method": "GET", "X-Auth-Target": "/public/x", "X-Original-Uri": "/x"}, status: 400},
+		{name: "the call's Host is not the original host", host: "api.example", hdr: map[string]string{"X-Auth-Method": "GET", "X-Auth-Target": "/public/x"}, status: 200, uri: "/public/x"},
 	})
 }
 

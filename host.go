@@ -43,9 +43,9 @@ func canonicalHost(h string) (string, bool) {
 	}
 	if name[0] != '[' {
 		if strings.HasSuffix(name, ".") {
-			name = name[:len(name)-1]
+			name = name[:len(name)-1] // one root dot; "a.." stays invalid below
 		}
-		if name == "" || len(name) > 253 {
+		if name == "" || len(name) > 253 || strings.HasSuffix(name, ".") {
 			return "", false
 		}
 		for i := 0; i < len(name); i++ {

@@ -63,6 +63,8 @@ routes:
 		{"two X-API-Key", "/orders", [][2]string{{"X-Api-Key", alice}, {"X-Api-Key", carol}}, 400},
 		{"key and another bearer", "/orders", [][2]string{{"Authorization", "Bearer " + alice}, {"X-Api-Key", carol}}, 400},
 		{"route reads X-API-Key only, bearer differs", "/x-only", [][2]string{{"Authorization", "Bearer " + alice}, {"X-Api-Key", carol}}, 400},
+		{"tab after Bearer, another key", "/orders", [][2]string{{"Authorization", "Bearer\t" + carol}, {"X-Api-Key", alice}}, 400},
+		{"Basic beside a key", "/orders", [][2]string{{"Authorization", "Basic Y2Fyb2w6cHc="}, {"X-Api-Key", alice}}, 400},
 		{"trailing NBSP", "/orders", [][2]string{{"X-Api-Key", alice + "\u00a0"}}, 401},
 		{"trailing NEL", "/orders", [][2]string{{"Authorization", "Bearer " + alice + "\u0085"}}, 401},
 		{"leading NBSP", "/orders", [][2]string{{"X-Api-Key", "\u00a0" + alice}}, 401},
@@ -94,7 +96,7 @@ routes:
 	if res.StatusCode != 200 || up.lastRequest().Header.Get("X-Api-Key") != alice {
 		t.Errorf("forward_credentials: %d %v", res.StatusCode, up.lastRequest().Header)
 	}
-	for _, q := range []string{"k=" + alice, "k=%67thk_" + alice[5:], "k=%2567thk_x", "k=%47THK_x", "API_KEY=x", "%61pi_key=x", "x=1&access_token=a", "%61ccess_token=a", "x;api_key=1"} {
+	for _, q := range []string{"k=" + alice, "k=%67thk_" + alice[5:], "k=%2567thk_x", "k=%47THK_x", "API_KEY=x", "%61pi_key=x", "x=1&access_token=a", "%61ccess_token=a", "x;api_key=1", "q=%zz&k=%67thk_x", "%zz&access%5Ftoken=a"} {
 		req, _ := http.NewRequest(http.MethodGet, tg.srv.URL+"/orders?"+q, nil)
 		req.Header.Set("X-Api-Key", alice)
 		checkProblem(t, do(t, req), 400, "bad-request")

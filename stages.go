@@ -185,7 +185,7 @@ func limitsStage(maxURI, maxHeader int, allowParams bool) func(http.Handler) htt
 				problem.Write(w, r, problem.New(http.StatusBadRequest, problem.TypeBadRequest, "the Host header is not a host name"))
 				return
 			}
-			normal, decoded, err := NormalizePath(r.URL.EscapedPath())
+			normal, decoded, err := NormalizePath(rawPath(r))
 			if err == nil && !allowParams && HasPathParams(normal) {
 				err = ErrPathParams
 			}
@@ -193,7 +193,7 @@ func limitsStage(maxURI, maxHeader int, allowParams bool) func(http.Handler) htt
 				problem.Write(w, r, problem.New(http.StatusBadRequest, problem.TypeBadPath, err.Error()))
 				return
 			}
-			if decoded != r.URL.Path || normal != r.URL.EscapedPath() || host != r.Host {
+			if decoded != r.URL.Path || normal != r.URL.EscapedPath() || r.URL.RawPath != "" && normal != r.URL.RawPath || host != r.Host {
 				r2 := *r
 				r2.Host = host
 				if decoded != r.URL.Path || normal != r.URL.EscapedPath() {
@@ -224,6 +224,19 @@ func inboundStage(in *proxy.Inbound) func(http.Handler) http.Handler {
 			next.ServeHTTP(w, r)
 		})
 	}
+}
+
+// rawPath is the path as the client sent it, from the request target: not
+// r.URL.EscapedPath, which re-escapes the decoded path (turning %2F into
+// '/') when the raw path holds characters such as '{' or '|'.
+func rawPath(r *http.Request) string {
+	if t := r.RequestURI; t != "" && t[0] == '/' {
+		if i := strings.IndexByte(t, '?'); i >= 0 {
+			return t[:i]
+		}
+		return t
+	}
+	return r.URL.EscapedPath()
 }
 
 // headerBytes is the size of the header block as sent (names, values,

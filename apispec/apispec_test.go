@@ -126,6 +126,9 @@ func TestRequests(t *testing.T) {
 		{"Kelvin sign for k", func() *http.Request {
 			return req("POST", "/orders", "application/json", `{"item":"x","quantity":1,"tags":["a"],"Key":1}`)
 		}, false, false, want{}},
+		{"malformed content type parameter", func() *http.Request {
+			return req("POST", "/orders", "application/json;a", `{"ID":"o-1","item":"x","quantity":1}`)
+		}, false, false, want{400, "header", "", "Content-Type", "not a valid media type"}},
 		{"undeclared content type", func() *http.Request { return req("POST", "/orders", "text/plain", "hello") }, false, false,
 			want{415, "header", "", "Content-Type", "not declared"}},
 		{"no content type", func() *http.Request { return req("POST", "/orders", "", good) }, false, false,

@@ -76,7 +76,14 @@ func (s *Spec) CheckRequest(r *http.Request) *Failure {
 			return &Failure{Status: http.StatusBadRequest, bodyLost: true, Violations: []Violation{{Location: "body", Reason: "body could not be read"}}}
 		}
 		setBody(r, body)
-		if ct := r.Header.Get("Content-Type"); len(body) > 0 && isJSON(ct) {
+		ct := r.Header.Get("Content-Type")
+		if len(body) > 0 && ct != "" && mediaType(ct) == "" {
+			// The validator library matches media types by prefix and would
+			// check the schema while the gateway's own name checks are
+			// skipped: an unparsable Content-Type is refused (VAL-06).
+			return &Failure{Status: http.StatusBadRequest, Violations: []Violation{{Location: "header", Name: "Content-Type", Reason: "not a valid media type"}}}
+		}
+		if len(body) > 0 && isJSON(ct) {
 			var root *shape
 			if op != nil {
 				root = op.requests[mediaType(ct)]

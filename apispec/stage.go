@@ -168,7 +168,11 @@ func (s *Spec) CheckResponse(r *http.Request, status int, h http.Header, body []
 		return nil // the request's operation is not in the document
 	}
 	var out []Violation
-	if ct := h.Get("Content-Type"); len(body) > 0 && isJSON(ct) {
+	ct := h.Get("Content-Type")
+	if len(body) > 0 && ct != "" && mediaType(ct) == "" {
+		return []Violation{{Location: "response", Name: "Content-Type", Reason: "not a valid media type"}} // VAL-05
+	}
+	if len(body) > 0 && isJSON(ct) {
 		var root *shape
 		if op := s.operation(item, r.Method); op != nil {
 			root, _ = op.responseShape(status, mediaType(ct))

@@ -104,6 +104,7 @@ func TestResponseStage(t *testing.T) {
 		{"wrong type", upstream(200, "application/json", `{"item":"x","quantity":"1"}`), false, true, "wrong type"},
 		{"undeclared status", upstream(500, "application/json", `{"trace":"at db.go:12"}`), false, true, "status code"},
 		{"undeclared content type", upstream(200, "text/html", `<html>`), false, true, "content type"},
+		{"malformed content type parameter", upstream(200, "application/json;a", leak), false, true, "not a valid media type"},
 		{"declared status without body", upstream(404, "text/plain", ``), false, false, ""},
 		{"gateway problem", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 			problem.Write(w, r, problem.New(502, problem.TypeBadGateway, "upstream down"))

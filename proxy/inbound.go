@@ -68,10 +68,13 @@ var (
 		"X-Ms-Client-Principal-Id", "X-Goog-Authenticated-User-Email", "X-Goog-Authenticated-User-Id",
 		"X-Amzn-Oidc-Identity", "X-Amzn-Oidc-Data", "X-Amzn-Oidc-Accesstoken", "X-Client-Cert", "X-Ssl-Client-Cert",
 		"X-Ssl-Client-Dn", "X-Ssl-Client-Verify", "Ssl-Client-Cert", "X-Forwarded-Client-Cert",
+		"X-Consumer-Username", "X-Consumer-Id", "X-Consumer-Custom-Id", "X-Credential-Identifier", "X-Userinfo",
+		"X-Authenticated-User", "X-Authenticated-Userid", "X-Authenticated-Scope", "X-Remote-Groups", "X-Remote-Email",
+		"X-Remote-Name", "X-Forwarded-Groups-Claim", "X-Id-Token", "X-Access-Token", "X-Jwt-Assertion",
 	}
 	// removedPrefixes are families removed whole: the gateway's own
 	// identity headers and oauth2-proxy's X-Auth-Request-*.
-	removedPrefixes = []string{IdentityHeaderPrefix, "X-Auth-Request-"}
+	removedPrefixes = []string{IdentityHeaderPrefix, "X-Auth-Request-", "Cf-Access-"}
 )
 
 // Inbound decides which client-sent headers survive. Immutable after

@@ -10,7 +10,6 @@ package credential
 import (
 	"errors"
 	"net/http"
-	"net/url"
 	"strings"
 )
 
@@ -50,7 +49,10 @@ func Presented(h http.Header, authorization, apiKey bool) (value, header string,
 	if len(keys) == 1 {
 		key = keys[0]
 	}
-	if bearer != "" && key != "" && bearer != key {
+	// Any Authorization next to an API key is a second credential unless
+	// it is the same key as a bearer token: "Bearer\t<k>", Basic, Token...
+	// are not resolved by precedence either.
+	if len(auths) == 1 && key != "" && bearer != key {
 		return "", "", ErrAmbiguous
 	}
 	switch {
@@ -63,12 +65,46 @@ func Presented(h http.Header, authorization, apiKey bool) (value, header string,
 }
 
 // Remove deletes the credential headers the gateway consumed: X-API-Key,
-// and Authorization when it holds a bearer credential.
+// and Authorization when it holds a bearer credential (with an API key
+// present, Presented allows only the same key in Authorization).
 func Remove(h http.Header) {
 	delete(h, XAPIKey)
 	if v := h[Authorization]; len(v) == 1 && Bearer(v[0]) != "" {
 		delete(h, Authorization)
 	}
+}
+
+// unescape decodes every valid %XX escape and '+', and keeps invalid ones
+// as they are.
+func unescape(s string) string {
+	if !strings.ContainsAny(s, "%+") {
+		return s
+	}
+	b := make([]byte, 0, len(s))
+	for i := 0; i < len(s); i++ {
+		switch c := s[i]; {
+		case c == '+':
+			b = append(b, ' ')
+		case c == '%' && i+2 < len(s) && isHex(s[i+1]) && isHex(s[i+2]):
+			b = append(b, unhex(s[i+1])<<4|unhex(s[i+2]))
+			i += 2
+		default:
+			b = append(b, c)
+		}
+	}
+	return string(b)
+}
+
+func isHex(c byte) bool { return '0' <= c && c <= '9' || 'a' <= c && c <= 'f' || 'A' <= c && c <= 'F' }
+
+func unhex(c byte) byte {
+	switch {
+	case c <= '9':
+		return c - '0'
+	case c <= 'F':
+		return c - 'A' + 10
+	}
+	return c - 'a' + 10
 }
 
 // queryNames are parameter names that carry credentials.
@@ -96,11 +132,8 @@ func InQuery(raw string, prefixes ...string) bool {
 				}
 			}
 		}
-		next, err := url.QueryUnescape(s)
-		if err != nil {
-			next, err = url.PathUnescape(s)
-		}
-		if err != nil || next == s {
+		next := unescape(s) // lenient: one bad escape must not hide the rest
+		if next == s {
 			return false
 		}
 		s = next

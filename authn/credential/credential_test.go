@@ -23,6 +23,9 @@ func TestPresented(t *testing.T) {
 		{"two keys", http.Header{"X-Api-Key": {"a", "b"}}, false, true, "", "", true},
 		{"disagree", http.Header{"Authorization": {"Bearer a"}, "X-Api-Key": {"b"}}, false, true, "", "", true},
 		{"agree", http.Header{"Authorization": {"Bearer a"}, "X-Api-Key": {"a"}}, false, true, "a", XAPIKey, false},
+		{"tab after Bearer", http.Header{"Authorization": {"Bearer\ta"}, "X-Api-Key": {"b"}}, false, true, "", "", true},
+		{"basic beside a key", http.Header{"Authorization": {"Basic YTpi"}, "X-Api-Key": {"b"}}, false, true, "", "", true},
+		{"basic alone", http.Header{"Authorization": {"Basic YTpi"}}, false, true, "", "", false},
 		{"nbsp kept", http.Header{"X-Api-Key": {"a\u00a0"}}, false, true, "a\u00a0", XAPIKey, false},
 	}
 	for _, tc := range tests {
@@ -37,7 +40,7 @@ func TestInQuery(t *testing.T) {
 	for q, want := range map[string]bool{
 		"": false, "page=2&sort=id": false, "q=gthk_abc": true, "q=%67thk_abc": true, "q=%2567thk_abc": true,
 		"q=%252567thk_abc": true, "Access_Token=x": true, "%61ccess_token=x": true, "a=1;api-key=2": true,
-		"q=GTHK_ABC": true, "monkey=1": false, "keyword=x": false, "q=%zz": false,
+		"q=GTHK_ABC": true, "q=%zz&k=%67thk_a": true, "%zz&access%5Ftoken=x": true, "a=%&k=%2567thk_x": true, "monkey=1": false, "keyword=x": false, "q=%zz": false,
 	} {
 		if got := InQuery(q, "gthk_"); got != want {
 			t.Errorf("InQuery(%q) = %v, want %v", q, got, want)

@@ -18,6 +18,7 @@ import (
 	"time"
 
 	"github.com/gatehouse-dev/gatehouse/apikey"
+	"github.com/gatehouse-dev/gatehouse/proxy"
 )
 
 // recorder is a back end that keeps the last request it was sent.
@@ -263,15 +264,34 @@ forward_auth: {proxy: nginx}
 	// Forged identity and overrides on a public route.
 	h = hits()
 	res, body = call("GET", "/shop/public/../public/./page", "X-Gatehouse-Subject", "admin", "X-Gatehouse-Roles", "gatehouse:admin",
-		"X_Gatehouse_Tenant", "acme", "X-HTTP-Method-Override", "DELETE", "Remote-User", "root")
+		"X_Gatehouse_Tenant", "acme", "X-HTTP-Method-Override", "DELETE", "Remote-User", "root",
+		"X-Auth-Request-Groups", "admins", "Forwarded", "for=1.2.3.4", "X-Original-Url", "/admin", "X-Forwarded-Client-Cert", "x")
 	expect("forged identity", res, body, 200, h, true)
 	last, _ = up.snapshot()
-	for _, n := range []string{"X-Gatehouse-Subject", "X-Gatehouse-Roles", "X-Gatehouse-Tenant", "X-Http-Method-Override", "Remote-User", "X_gatehouse_tenant"} {
+	for _, n := range []string{"X-Gatehouse-Subject", "X-Gatehouse-Roles", "X-Gatehouse-Tenant", "X-Http-Method-Override", "Remote-User", "X_gatehouse_tenant",
+		"X-Auth-Request-Groups", "Forwarded", "X-Original-Url", "X-Forwarded-Client-Cert"} {
 		if v := last.Header.Get(n); v != "" {
 			t.Errorf("%s reached the upstream: %q", n, v)
 		}
 	}
 	if last.URL.Path != "/shop/public/page" || last.Method != "GET" {
 		t.Errorf("upstream got %s %s", last.Method, last.URL.RequestURI())
+	}
+}
+
+// The nginx snippet clears, for the upstream, every header the gateway
+// removes on its own listener (PRX-08, PRX-09): the lists cannot drift.
+func TestPRX09NginxSnippetClearsTheLists(t *testing.T) {
+	b, err := os.ReadFile("../../examples/forward-auth/nginx.conf")
+	if err != nil {
+		t.Fatal(err)
+	}
+	main := strings.ToLower(string(b[strings.Index(string(b), "location / {"):]))
+	for _, list := range [][]string{proxy.ForwardingHeaders, proxy.OriginalRequestHeaders, proxy.MethodOverrideHeaders, proxy.ForeignIdentityHeaders, proxy.IdentityHeaders} {
+		for _, n := range list {
+			if !strings.Contains(main, "proxy_set_header "+strings.ToLower(n)+" ") {
+				t.Errorf("the snippet does not set or clear %s for the upstream", n)
+			}
+		}
 	}
 }
