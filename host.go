@@ -22,7 +22,7 @@ func canonicalHost(h string) (string, bool) {
 		}
 		name, port = h[:end+1], h[end+1:]
 		for i := 1; i < end; i++ {
-			if c := h[i]; !(isHex(c) || c == ':' || c == '.') {
+			if _, hex := unhex(h[i]); !hex && h[i] != ':' && h[i] != '.' {
 				return "", false
 			}
 		}
@@ -66,10 +66,6 @@ func canonicalHost(h string) (string, bool) {
 		return h, true // no allocation in the common case
 	}
 	return out, true
-}
-
-func isHex(c byte) bool {
-	return '0' <= c && c <= '9' || 'a' <= c && c <= 'f' || 'A' <= c && c <= 'F'
 }
 
 // validHostPort reports whether h is a host with an optional port.

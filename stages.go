@@ -193,10 +193,13 @@ func limitsStage(maxURI, maxHeader int, allowParams bool) func(http.Handler) htt
 				problem.Write(w, r, problem.New(http.StatusBadRequest, problem.TypeBadPath, err.Error()))
 				return
 			}
-			if decoded != r.URL.Path || normal != r.URL.EscapedPath() || r.URL.RawPath != "" && normal != r.URL.RawPath || host != r.Host {
+			// A raw path the URL could not keep (RawPath set but not what
+			// EscapedPath returns) is replaced too, so no later reader sees it.
+			pathChanged := decoded != r.URL.Path || normal != r.URL.EscapedPath() || r.URL.RawPath != "" && normal != r.URL.RawPath
+			if pathChanged || host != r.Host {
 				r2 := *r
 				r2.Host = host
-				if decoded != r.URL.Path || normal != r.URL.EscapedPath() {
+				if pathChanged {
 					u := *r.URL
 					u.Path, u.RawPath = decoded, normal
 					if normal == decoded {
