@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/gatehouse-dev/gatehouse/apispec"
+	"github.com/gatehouse-dev/gatehouse/edge"
 	"github.com/gatehouse-dev/gatehouse/ratelimit"
 )
 
@@ -38,6 +39,7 @@ type Config struct {
 
 	file  string
 	lines map[string]int
+	docs  *documents // what loading read beside the YAML (load.go)
 }
 
 // RequestHeaders configures the inbound header boundary.
@@ -158,8 +160,6 @@ type Validate struct {
 	MaxDepth            int      `yaml:"max_depth" doc:"Deepest JSON nesting accepted in a request body. Default 32."`
 	MaxResponseBytes    ByteSize `yaml:"max_response_bytes" doc:"Largest response body checked. Enforced, a larger one is a 502; reported, it passes unchecked. Default 4MiB."`
 	AllowRemoteRefs     []string `yaml:"allow_remote_refs" doc:"URL prefixes remote $refs may be fetched from, once at load. Any other remote $ref fails the load."`
-
-	spec *apispec.Spec // compiled by config validation
 }
 
 // Authorize says how a route's requests are presented to the policies.
@@ -411,7 +411,7 @@ func (c *Config) applyDefaults() {
 	setDefault(&c.Limits.MaxURIBytes, DefaultMaxURIBytes)
 	setDefault(&c.Limits.PathParams, "refuse")
 	for i := range c.Routes {
-		if h, ok := canonicalHost(c.Routes[i].Match.Host); ok {
+		if h, ok := edge.CanonicalHost(c.Routes[i].Match.Host); ok {
 			c.Routes[i].Match.Host = h // lower case, no trailing dot (PRX-10)
 		}
 		u := &c.Routes[i].Upstream

@@ -14,14 +14,14 @@ import (
 	"time"
 
 	"github.com/gatehouse-dev/gatehouse/apispec"
+	"github.com/gatehouse-dev/gatehouse/edge"
 	"github.com/gatehouse-dev/gatehouse/proxy"
 	"github.com/gatehouse-dev/gatehouse/ratelimit"
 )
 
 type validator struct {
-	c     *Config
-	errs  []FieldError
-	specs map[specKey]*apispec.Spec // documents loaded by this validation
+	c    *Config
+	errs []FieldError
 }
 
 func (v *validator) errf(path, format string, args ...any) {
@@ -157,22 +157,6 @@ func isLoopback(hostport string) bool {
 	}
 	a, err := netip.ParseAddr(host)
 	return err == nil && a.IsLoopback()
-}
-
-func parsePrefix(s string) (netip.Prefix, error) {
-	if strings.Contains(s, "/") {
-		p, err := netip.ParsePrefix(s)
-		if err != nil {
-			return netip.Prefix{}, fmt.Errorf("invalid CIDR %q", s)
-		}
-		return p.Masked(), nil
-	}
-	a, err := netip.ParseAddr(s)
-	if err != nil {
-		return netip.Prefix{}, fmt.Errorf("invalid IP address %q", s)
-	}
-	a = a.Unmap()
-	return netip.PrefixFrom(a, a.BitLen()), nil
 }
 
 func (v *validator) hostPort(path, s string) {
@@ -369,7 +353,16 @@ var wildcardRE = regexp.MustCompile(`\{[^{}/]*\}`)
 // route could never match.
 func normalPattern(p string) bool {
 	lit := wildcardRE.ReplaceAllString(p, "w")
-	return NormalizePathOnly(lit) == lit
+	return normalForm(lit) == lit
+}
+
+// normalForm is the escaped normal form of p, or "" if p is refused.
+func normalForm(p string) string {
+	n, _, err := edge.NormalizePath(p)
+	if err != nil {
+		return ""
+	}
+	return n
 }
 
 func (v *validator) upstream(p string, u *Upstream) {
@@ -398,7 +391,7 @@ func (v *validator) upstream(p string, u *Upstream) {
 			v.errf(up, "an upstream URL has no query or fragment")
 		}
 	}
-	if u.StripPrefix != "" && (!strings.HasPrefix(u.StripPrefix, "/") || NormalizePathOnly(u.StripPrefix) != u.StripPrefix) {
+	if u.StripPrefix != "" && (!strings.HasPrefix(u.StripPrefix, "/") || normalForm(u.StripPrefix) != u.StripPrefix) {
 		v.errf(p+".strip_prefix", "must be a normal path starting with /")
 	}
 	if u.CAFile != "" {
@@ -573,20 +566,6 @@ func placeholdersInPathOnly(raw string) bool {
 	return true
 }
 
-// specKey identifies one compiled document: routes naming the same file
-// with the same settings share it.
-type specKey struct {
-	file                  string
-	strict, unknownFields bool
-	maxDepth              int
-	remote                string
-}
-
-func (vc *Validate) options() (specKey, apispec.Options) {
-	o := apispec.Options{Strict: vc.Strict, RejectUnknownFields: vc.RejectUnknownFields, MaxDepth: vc.MaxDepth, AllowRemoteRefs: vc.AllowRemoteRefs}
-	return specKey{vc.OpenAPI, vc.Strict, vc.RejectUnknownFields, vc.MaxDepth, strings.Join(vc.AllowRemoteRefs, "\n")}, o
-}
-
 // validateSpec checks a route's validate block and compiles its document,
 // so a broken document fails the load (and `gatehouse validate`) with the
 // file and the place in it.
@@ -612,13 +591,7 @@ func (v *validator) validateSpec(p string, vc *Validate) {
 	if len(v.errs) > n {
 		return
 	}
-	key, o := vc.options()
-	if s, ok := v.specs[key]; ok {
-		vc.spec = s
-		return
-	}
-	s, err := apispec.Load(vc.OpenAPI, o)
-	if err != nil {
+	if _, err := v.c.documents().spec(vc); err != nil {
 		var le *apispec.LoadError
 		if errors.As(err, &le) {
 			for _, prob := range le.Problems {
@@ -627,13 +600,7 @@ func (v *validator) validateSpec(p string, vc *Validate) {
 			return
 		}
 		v.errf(p+".openapi", "%v", err)
-		return
 	}
-	if v.specs == nil {
-		v.specs = map[specKey]*apispec.Spec{}
-	}
-	v.specs[key] = s
-	vc.spec = s
 }
 
 func (v *validator) jwtIssuers() {

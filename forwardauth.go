@@ -7,6 +7,7 @@ import (
 	"strings"
 
 	"github.com/gatehouse-dev/gatehouse/clientip"
+	"github.com/gatehouse-dev/gatehouse/edge"
 	"github.com/gatehouse-dev/gatehouse/identity"
 	"github.com/gatehouse-dev/gatehouse/policy"
 	"github.com/gatehouse-dev/gatehouse/problem"
@@ -169,7 +170,7 @@ func (m *forwardMode) original(r *http.Request) (*http.Request, string) {
 	if err != nil || u.Host != "" || u.Scheme != "" {
 		return nil, "the original URI is not valid"
 	}
-	if host != "" && !validHostPort(host) {
+	if _, ok := edge.CanonicalHost(host); host != "" && !ok {
 		return nil, "the original host is not a host name"
 	}
 	orig := r.Clone(r.Context())

@@ -19,6 +19,8 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/gatehouse-dev/gatehouse/edge"
 )
 
 // upstream is a test backend that records what reaches it.
@@ -657,7 +659,7 @@ func TestRequestIDsAreUnique(t *testing.T) {
 
 func TestRecoverStage(t *testing.T) {
 	buf := &bytes.Buffer{}
-	h := recoverStage(slog.New(slog.NewJSONHandler(buf, nil)))(http.HandlerFunc(func(http.ResponseWriter, *http.Request) {
+	h := edge.Recover{Log: slog.New(slog.NewJSONHandler(buf, nil))}.Wrap(http.HandlerFunc(func(http.ResponseWriter, *http.Request) {
 		panic("boom: secret internals")
 	}))
 	rec := httptest.NewRecorder()
@@ -667,18 +669,6 @@ func TestRecoverStage(t *testing.T) {
 	}
 	if !strings.Contains(buf.String(), "boom") || !strings.Contains(buf.String(), "stack") {
 		t.Errorf("panic not logged with stack: %s", buf.String())
-	}
-}
-
-// Writer wrappers unwrap, so http.ResponseController reaches the connection.
-func TestStatusWriterUnwraps(t *testing.T) {
-	rec := httptest.NewRecorder()
-	sw := &statusWriter{ResponseWriter: rec}
-	if err := http.NewResponseController(sw).Flush(); err != nil {
-		t.Fatalf("Flush through wrapper: %v", err)
-	}
-	if !rec.Flushed {
-		t.Error("flush did not reach the recorder")
 	}
 }
 

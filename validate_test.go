@@ -257,7 +257,15 @@ paths:
 // Routes naming one document with one set of options share a compiled copy.
 func TestValidateSharesDocuments(t *testing.T) {
 	cfg := mustParse(t, validateYAML("http://127.0.0.1:1", ordersSpec, "strict: true"))
-	if cfg.Routes[0].Validate.spec == nil || cfg.Routes[0].Validate.spec != cfg.Routes[1].Validate.spec {
+	if cfg.docs == nil || len(cfg.docs.specs) != 1 {
+		t.Fatalf("validation loaded %v documents, want 1", cfg.docs)
+	}
+	a, errA := cfg.documents().spec(cfg.Routes[0].Validate)
+	b, errB := cfg.documents().spec(cfg.Routes[1].Validate)
+	if errA != nil || errB != nil || a == nil || a != b {
 		t.Fatal("document compiled twice")
+	}
+	if len(cfg.docs.specs) != 1 {
+		t.Fatal("compile loaded a document validation had loaded")
 	}
 }

@@ -46,8 +46,11 @@ func ParseMode(s string) (Mode, bool) {
 	return Off, false
 }
 
-// StageOptions configure the middleware.
+// StageOptions configure the request and response stages.
 type StageOptions struct {
+	// Mode is Report or Enforce (Off counts as Enforce: a stage that is
+	// built checks).
+	Mode Mode
 	// StripPrefix is removed from the request path before it is looked up
 	// in the document (the path as the upstream sees it).
 	StripPrefix string
@@ -84,30 +87,50 @@ func specRequest(r *http.Request, strip string) *http.Request {
 	return &r2
 }
 
-// Requests returns middleware that checks every request (mode Report or
-// Enforce). In Report mode a failing request goes on, with its body intact;
-// a body over the limit is refused in both modes, as it cannot be passed on.
-func (s *Spec) Requests(mode Mode, o StageOptions) func(http.Handler) http.Handler {
-	return func(next http.Handler) http.Handler {
-		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-			sr := specRequest(r, o.StripPrefix)
-			f := s.CheckRequest(sr)
-			if sr != r {
-				r.Body, r.GetBody, r.ContentLength = sr.Body, sr.GetBody, sr.ContentLength
-			}
-			if f != nil {
-				enforced := mode == Enforce || f.bodyLost
-				if o.OnViolation != nil {
-					o.OnViolation(r, f, false, enforced)
-				}
-				if enforced {
-					WriteFailure(w, r, f)
-					return
-				}
-			}
-			next.ServeHTTP(w, r)
-		})
+// Stage checks requests against one document. Made by NewStage;
+// immutable, safe for concurrent use.
+type Stage struct {
+	spec *Spec
+	o    StageOptions
+}
+
+// NewStage returns the request stage of s.
+func NewStage(s *Spec, o StageOptions) *Stage {
+	if o.Mode == Off {
+		o.Mode = Enforce
 	}
+	return &Stage{spec: s, o: o}
+}
+
+// Check checks r (with StripPrefix applied) and returns nil or the
+// failure. The body is read and replaced by an equal one.
+func (st *Stage) Check(r *http.Request) *Failure {
+	sr := specRequest(r, st.o.StripPrefix)
+	f := st.spec.CheckRequest(sr)
+	if sr != r {
+		r.Body, r.GetBody, r.ContentLength = sr.Body, sr.GetBody, sr.ContentLength
+	}
+	return f
+}
+
+// Wrap returns the stage. In Report mode a failing request goes on, with
+// its body intact; a body over the limit is refused in both modes, as it
+// cannot be passed on.
+func (st *Stage) Wrap(next http.Handler) http.Handler {
+	o := &st.o
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if f := st.Check(r); f != nil {
+			enforced := o.Mode == Enforce || f.bodyLost
+			if o.OnViolation != nil {
+				o.OnViolation(r, f, false, enforced)
+			}
+			if enforced {
+				WriteFailure(w, r, f)
+				return
+			}
+		}
+		next.ServeHTTP(w, r)
+	})
 }
 
 // WriteFailure answers with the problem for f.
@@ -205,7 +228,7 @@ func (s *Spec) CheckResponse(r *http.Request, status int, h http.Header, body []
 // trusted further than clients, not without bound.
 const maxResponseDepth = 256
 
-// Responses returns middleware that checks the responses of next (mode
+// ResponseStage checks the responses of the handler it wraps (mode
 // Report or Enforce). Enforced, the response is held until checked and a
 // failing one is replaced by a 502 problem: the upstream's body never
 // reaches the client (OWASP API3, excessive data exposure). Reported, the
@@ -214,55 +237,67 @@ const maxResponseDepth = 256
 // Responses the gateway wrote itself (a problem from a later stage) and
 // upgrades are not checked. The upstream is asked for an unencoded body
 // (Accept-Encoding is removed; Go's transport still compresses the hop).
-func (s *Spec) Responses(mode Mode, o StageOptions) func(http.Handler) http.Handler {
-	limit := o.MaxResponseBytes
-	if limit <= 0 {
-		limit = DefaultMaxResponseBytes
+type ResponseStage struct {
+	spec *Spec
+	o    StageOptions
+}
+
+// NewResponseStage returns the response stage of s.
+func NewResponseStage(s *Spec, o StageOptions) *ResponseStage {
+	if o.Mode == Off {
+		o.Mode = Enforce
 	}
-	return func(next http.Handler) http.Handler {
-		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-			if r.Method == http.MethodHead { // a header alone (Upgrade) never skips the check (VAL-05): only a 101 answer does
-				next.ServeHTTP(w, r)
-				return
+	if o.MaxResponseBytes <= 0 {
+		o.MaxResponseBytes = DefaultMaxResponseBytes
+	}
+	return &ResponseStage{spec: s, o: o}
+}
+
+// Wrap returns the stage.
+func (rs *ResponseStage) Wrap(next http.Handler) http.Handler {
+	s, o, limit, mode := rs.spec, &rs.o, rs.o.MaxResponseBytes, rs.o.Mode
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Method == http.MethodHead { // a header alone (Upgrade) never skips the check (VAL-05): only a 101 answer does
+			next.ServeHTTP(w, r)
+			return
+		}
+		r.Header.Del("Accept-Encoding")
+		sr := specRequest(r, o.StripPrefix)
+		cw := &captureWriter{inner: w, limit: limit, hold: mode == Enforce}
+		next.ServeHTTP(cw, r)
+		if cw.own {
+			if cw.hold {
+				cw.flushHeld()
 			}
-			r.Header.Del("Accept-Encoding")
-			sr := specRequest(r, o.StripPrefix)
-			cw := &captureWriter{inner: w, limit: limit, hold: mode == Enforce}
-			next.ServeHTTP(cw, r)
-			if cw.own {
-				if cw.hold {
-					cw.flushHeld()
-				}
-				return
-			}
-			var viol []Violation
-			switch {
-			case cw.over:
-				if !cw.hold {
-					return // streamed, too large to check
-				}
-				viol = []Violation{{Location: "response", Reason: "body larger than the validation limit"}}
-			case encoded(cw.header()):
-				viol = []Violation{{Location: "response", Reason: "encoded body cannot be checked"}}
-			default:
-				viol = s.CheckResponse(sr, cw.statusCode(), cw.header(), cw.buf.Bytes())
-			}
-			if len(viol) > 0 && o.OnViolation != nil {
-				o.OnViolation(r, &Failure{Status: http.StatusBadGateway, Violations: viol}, true, cw.hold)
-			}
+			return
+		}
+		var viol []Violation
+		switch {
+		case cw.over:
 			if !cw.hold {
-				return
+				return // streamed, too large to check
 			}
-			if len(viol) > 0 {
-				p := problem.New(http.StatusBadGateway, TypeInvalidResponse, "The upstream response does not match the API description.")
-				p.Err = violationsError(viol)
-				clear(w.Header())
-				problem.Write(w, r, p)
-				return
-			}
-			cw.flushHeld()
-		})
-	}
+			viol = []Violation{{Location: "response", Reason: "body larger than the validation limit"}}
+		case encoded(cw.header()):
+			viol = []Violation{{Location: "response", Reason: "encoded body cannot be checked"}}
+		default:
+			viol = s.CheckResponse(sr, cw.statusCode(), cw.header(), cw.buf.Bytes())
+		}
+		if len(viol) > 0 && o.OnViolation != nil {
+			o.OnViolation(r, &Failure{Status: http.StatusBadGateway, Violations: viol}, true, cw.hold)
+		}
+		if !cw.hold {
+			return
+		}
+		if len(viol) > 0 {
+			p := problem.New(http.StatusBadGateway, TypeInvalidResponse, "The upstream response does not match the API description.")
+			p.Err = violationsError(viol)
+			clear(w.Header())
+			problem.Write(w, r, p)
+			return
+		}
+		cw.flushHeld()
+	})
 }
 
 func encoded(h http.Header) bool {

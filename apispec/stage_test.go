@@ -38,7 +38,7 @@ func TestRequestStageModes(t *testing.T) {
 		wantCode int
 	}{{Enforce, 400}, {Report, 201}} {
 		var got seen
-		h := s.Requests(tc.mode, StageOptions{StripPrefix: "/api", OnViolation: got.record})(echo)
+		h := NewStage(s, StageOptions{Mode: tc.mode, StripPrefix: "/api", OnViolation: got.record}).Wrap(echo)
 		w := httptest.NewRecorder()
 		h.ServeHTTP(w, req("POST", "/api/orders", "application/json", bad))
 		if w.Code != tc.wantCode {
@@ -63,7 +63,7 @@ func TestRequestStageModes(t *testing.T) {
 // violations are only reported.
 func TestRequestStageBodyLimit(t *testing.T) {
 	s := load(t, versions[1], Options{})
-	h := s.Requests(Report, StageOptions{})(echo)
+	h := NewStage(s, StageOptions{Mode: Report}).Wrap(echo)
 	limit := func(next http.Handler) http.Handler {
 		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 			r.Body = http.MaxBytesReader(w, r.Body, 64)
@@ -115,7 +115,7 @@ func TestResponseStage(t *testing.T) {
 			t.Run(c.name+"/"+mode.String(), func(t *testing.T) {
 				s := load(t, versions[1], Options{RejectUnknownFields: c.unknown})
 				var got seen
-				h := s.Responses(mode, StageOptions{OnViolation: got.record})(c.up)
+				h := NewResponseStage(s, StageOptions{Mode: mode, OnViolation: got.record}).Wrap(c.up)
 				r := req("GET", "/orders/o-1", "", "")
 				r.Header.Set("Accept-Encoding", "gzip")
 				w := httptest.NewRecorder()
@@ -159,7 +159,7 @@ func TestVAL05UpgradeHeaderDoesNotSkip(t *testing.T) {
 	leak := upstream(200, "application/json", `{"item":"x","quantity":1,"secret_note":"4111"}`)
 	for _, hdr := range [][2]string{{"Upgrade", "websocket"}, {"Connection", "upgrade"}} {
 		var got seen
-		h := s.Responses(Enforce, StageOptions{OnViolation: got.record})(leak)
+		h := NewResponseStage(s, StageOptions{Mode: Enforce, OnViolation: got.record}).Wrap(leak)
 		r := req("GET", "/orders/o-1", "", "")
 		r.Header.Set("Upgrade", "websocket")
 		r.Header.Set(hdr[0], hdr[1])
@@ -169,7 +169,7 @@ func TestVAL05UpgradeHeaderDoesNotSkip(t *testing.T) {
 			t.Errorf("%v: %d %s", hdr, w.Code, w.Body)
 		}
 	}
-	h := s.Responses(Enforce, StageOptions{})(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	h := NewResponseStage(s, StageOptions{Mode: Enforce}).Wrap(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		w.WriteHeader(http.StatusSwitchingProtocols)
 	}))
 	w := httptest.NewRecorder()
@@ -184,7 +184,7 @@ func TestResponseStageLimit(t *testing.T) {
 	big := `{"item":"` + strings.Repeat("x", 200) + `","quantity":1}`
 	for _, mode := range []Mode{Enforce, Report} {
 		var got seen
-		h := s.Responses(mode, StageOptions{MaxResponseBytes: 100, OnViolation: got.record})(upstream(200, "application/json", big))
+		h := NewResponseStage(s, StageOptions{Mode: mode, MaxResponseBytes: 100, OnViolation: got.record}).Wrap(upstream(200, "application/json", big))
 		w := httptest.NewRecorder()
 		h.ServeHTTP(w, req("GET", "/orders/o-1", "", ""))
 		if mode == Enforce && (w.Code != 502 || len(got.failures) != 1) {

@@ -22,9 +22,11 @@ import (
 	"testing"
 	"time"
 
-	"github.com/gatehouse-dev/gatehouse"
 	jose "github.com/go-jose/go-jose/v4"
 	josejwt "github.com/go-jose/go-jose/v4/jwt"
+
+	"github.com/gatehouse-dev/gatehouse"
+	"github.com/gatehouse-dev/gatehouse/edge"
 )
 
 type discardWriter struct{ h http.Header }
@@ -123,7 +125,7 @@ func BenchmarkNormalizePath(b *testing.B) {
 		b.Run(p, func(b *testing.B) {
 			b.ReportAllocs()
 			for b.Loop() {
-				_, _, _ = gatehouse.NormalizePath(p)
+				_, _, _ = edge.NormalizePath(p)
 			}
 		})
 	}

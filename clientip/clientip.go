@@ -12,6 +12,8 @@ import (
 	"net/http"
 	"net/netip"
 	"strings"
+
+	"github.com/gatehouse-dev/gatehouse/record"
 )
 
 // Resolver finds the client IP. The zero value trusts no proxy.
@@ -78,28 +80,18 @@ func (rs *Resolver) Resolve(r *http.Request) (client netip.Addr, viaProxy bool) 
 
 type ctxKey struct{}
 
-// With returns a context carrying the client address.
+// With returns a context carrying the client address, for code that runs
+// outside a pipeline (a pipeline's request record carries it).
 func With(ctx context.Context, a netip.Addr) context.Context {
 	return context.WithValue(ctx, ctxKey{}, a)
 }
 
-// Source is a per-request record that knows the client address; the
-// gateway stores its request state this way (no copy of the address).
-type Source interface{ ClientIP() netip.Addr }
-
-// WithSource returns a context carrying src; From reads it.
-func WithSource(ctx context.Context, src Source) context.Context {
-	return context.WithValue(ctx, ctxKey{}, src)
-}
-
-// From returns the client address stored by With or WithSource (the zero
-// Addr if none).
+// From returns the client address of ctx: the request record's
+// (record.From), else one stored by With, else the zero Addr.
 func From(ctx context.Context) netip.Addr {
-	switch v := ctx.Value(ctxKey{}).(type) {
-	case netip.Addr:
-		return v
-	case Source:
-		return v.ClientIP()
+	if rec := record.Lookup(ctx); rec != nil {
+		return rec.ClientIP()
 	}
-	return netip.Addr{}
+	a, _ := ctx.Value(ctxKey{}).(netip.Addr)
+	return a
 }

@@ -33,7 +33,7 @@ func TestFetchedAttributes(t *testing.T) {
 	rt := &Route{Name: "upd", Action: "orders.update", ResourceType: "Order", ResourceID: "{id}", Params: []string{"id"},
 		Fetch: NewFetcher(up.URL+"/orders/{id}", []string{"owner", "tenant"}, time.Second, time.Minute, func() time.Time { return now }, nil)}
 	mux := http.NewServeMux()
-	mux.Handle("PUT /orders/{id}", Wrap(e, rt, time.Now, nil)(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { w.WriteHeader(204) })))
+	mux.Handle("PUT /orders/{id}", (&Stage{Engine: e, Route: rt, Now: time.Now}).Wrap(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { w.WriteHeader(204) })))
 	put := func(p *identity.Principal, path string) int {
 		req := httptest.NewRequest("PUT", path, nil)
 		req = req.WithContext(identity.With(req.Context(), p))
@@ -59,7 +59,7 @@ func TestFetchedAttributes(t *testing.T) {
 	up.Close()
 	rt.Fetch = NewFetcher(up.URL+"/orders/{id}", []string{"owner"}, 200*time.Millisecond, time.Minute, nil, nil)
 	mux = http.NewServeMux()
-	mux.Handle("PUT /orders/{id}", Wrap(e, rt, time.Now, nil)(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { w.WriteHeader(204) })))
+	mux.Handle("PUT /orders/{id}", (&Stage{Engine: e, Route: rt, Now: time.Now}).Wrap(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { w.WriteHeader(204) })))
 	if c := put(alice, "/orders/1"); c != 403 {
 		t.Errorf("upstream down: %d, want deny", c)
 	}

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/gatehouse-dev/gatehouse/identity"
+	"github.com/gatehouse-dev/gatehouse/record"
 )
 
 const orders = `
@@ -120,10 +121,11 @@ func TestStage(t *testing.T) {
 	e := engine(t)
 	mux := http.NewServeMux()
 	rt := &Route{Name: "order", Action: "orders.read", ResourceType: "Order", ResourceID: "{id}", Params: []string{"tenant", "id"}}
-	var decisions []Decision
-	mux.Handle("GET /tenants/{tenant}/orders/{id}", Wrap(e, rt, time.Now, func(_ *http.Request, d Decision) { decisions = append(decisions, d) })(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { w.WriteHeader(204) })))
+	decisions := &decisionLog{}
+	mux.Handle("GET /tenants/{tenant}/orders/{id}", (&Stage{Engine: e, Route: rt}).Wrap(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { w.WriteHeader(204) })))
 	serve := func(p *identity.Principal, path string) int {
 		req := httptest.NewRequest("GET", path, nil)
+		req = req.WithContext(record.With(req.Context(), decisions))
 		if p != nil {
 			req = req.WithContext(identity.With(req.Context(), p))
 		}
@@ -143,10 +145,18 @@ func TestStage(t *testing.T) {
 	if c := serve(nil, "/tenants/acme/orders/7"); c != 403 {
 		t.Errorf("anonymous: %d", c)
 	}
-	if len(decisions) != 3 || decisions[0].Policies[0] != "tenant-isolation" {
-		t.Errorf("decisions %+v", decisions)
+	if ds := decisions.ds; len(ds) != 3 || ds[0].Policies[0] != "tenant-isolation" || !ds[0].Allowed || ds[1].Allowed {
+		t.Errorf("decisions %+v", ds)
 	}
 }
+
+// decisionLog is a request record that keeps the decisions reported to it.
+type decisionLog struct {
+	record.Discard
+	ds []record.Decision
+}
+
+func (l *decisionLog) SetDecision(d record.Decision) { l.ds = append(l.ds, d) }
 
 // FuzzInput: arbitrary path segments and header values never panic and
 // never allow what the policies do not.

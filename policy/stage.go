@@ -1,13 +1,16 @@
 package policy
 
 import (
+	"log/slog"
 	"net/http"
 	"strings"
 	"time"
 
+	"github.com/gatehouse-dev/gatehouse/audit"
 	"github.com/gatehouse-dev/gatehouse/clientip"
 	"github.com/gatehouse-dev/gatehouse/identity"
 	"github.com/gatehouse-dev/gatehouse/problem"
+	"github.com/gatehouse-dev/gatehouse/record"
 )
 
 // Route says how a route's requests become policy inputs.
@@ -72,37 +75,78 @@ func (rt *Route) Input(r *http.Request, now time.Time) Input {
 	return in
 }
 
-// Wrap returns the authorization stage: a denied request gets a 403
-// problem that reveals no policy; onDecision is told every decision (for
-// the access log and audit).
-func Wrap(e *Engine, rt *Route, now func() time.Time, onDecision func(*http.Request, Decision)) func(http.Handler) http.Handler {
-	return func(next http.Handler) http.Handler {
-		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-			in := rt.Input(r, now())
-			var d Decision
-			if rt.Fetch != nil {
-				attrs, err := rt.Fetch.Fetch(r.Context(), r)
-				if err != nil {
-					d = Decision{Errors: []string{err.Error()}}
-					if onDecision != nil {
-						onDecision(r, d)
-					}
-					problem.Write(w, r, problem.New(http.StatusForbidden, problem.TypeForbidden, "the request is not allowed").Wrap(err))
-					return
-				}
-				for k, v := range attrs {
-					in.Resource.Attrs[k] = v
-				}
-			}
-			d = e.Decide(in)
-			if onDecision != nil {
-				onDecision(r, d)
-			}
-			if !d.Allowed {
-				problem.Write(w, r, problem.New(http.StatusForbidden, problem.TypeForbidden, "the request is not allowed"))
-				return
-			}
-			next.ServeHTTP(w, r)
-		})
+// Stage is the authorization stage of one route: Check decides, Wrap
+// refuses what Check denies with a 403 problem that reveals no policy. A
+// zero Engine denies everything. Immutable; safe for concurrent use.
+type Stage struct {
+	Engine *Engine
+	Route  *Route
+	Now    func() time.Time // nil: time.Now
+	// Events, when set, receives an authz.denied event for every denial
+	// (actor, route, deciding policies, request id).
+	Events audit.Sink
+	// Log, when set, gets policy evaluation errors (they deny) at debug
+	// level.
+	Log *slog.Logger
+}
+
+// Check decides r. A failed attribute fetch is returned as the error,
+// with a denying decision that carries it.
+func (s *Stage) Check(r *http.Request) (Decision, error) {
+	now := time.Now
+	if s.Now != nil {
+		now = s.Now
 	}
+	in := s.Route.Input(r, now())
+	if s.Route.Fetch != nil {
+		attrs, err := s.Route.Fetch.Fetch(r.Context(), r)
+		if err != nil {
+			return Decision{Errors: []string{err.Error()}}, err
+		}
+		for k, v := range attrs {
+			in.Resource.Attrs[k] = v
+		}
+	}
+	return s.Engine.Decide(in), nil
+}
+
+// Wrap returns the stage; every decision goes into the request record
+// (record.From).
+func (s *Stage) Wrap(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		d, err := s.Check(r)
+		rec := record.From(r.Context())
+		rec.SetDecision(record.Decision{Allowed: d.Allowed, Policies: d.Policies, Errors: d.Errors})
+		if !d.Allowed && s.Events != nil {
+			s.denied(r, rec.RequestID(), d)
+		}
+		if len(d.Errors) > 0 && s.Log != nil {
+			s.Log.Debug("policy evaluation errors (they deny)", "route", s.Route.Name, "errors", d.Errors)
+		}
+		if !d.Allowed {
+			p := problem.New(http.StatusForbidden, problem.TypeForbidden, "the request is not allowed")
+			if err != nil {
+				p = p.Wrap(err)
+			}
+			problem.Write(w, r, p)
+			return
+		}
+		next.ServeHTTP(w, r)
+	})
+}
+
+func (s *Stage) denied(r *http.Request, requestID string, d Decision) {
+	actor := "anonymous"
+	if p := identity.From(r.Context()); !p.Anonymous() {
+		actor = string(p.Kind) + ":" + p.Subject
+	}
+	attrs := map[string]string{"route": s.Route.Name, "policies": strings.Join(d.Policies, ",")}
+	if requestID != "" {
+		attrs["request_id"] = requestID
+	}
+	now := time.Now
+	if s.Now != nil {
+		now = s.Now
+	}
+	s.Events.Record(r.Context(), audit.Event{Time: now(), Type: "authz.denied", Actor: actor, Object: r.URL.Path, Outcome: "denied", Attrs: attrs})
 }

@@ -15,6 +15,7 @@ import (
 	"strconv"
 
 	"github.com/gatehouse-dev/gatehouse/internal/jsonenc"
+	"github.com/gatehouse-dev/gatehouse/record"
 )
 
 // TypeBase prefixes every problem type URI. Types are stable identifiers, not
@@ -80,36 +81,20 @@ func (p *Problem) Unwrap() error { return p.Err }
 
 type ctxKey struct{}
 
-// WithRequestID returns a context that carries the request id.
+// WithRequestID returns a context that carries the request id, for code
+// that runs outside a pipeline (a pipeline's request record carries it).
 func WithRequestID(ctx context.Context, id string) context.Context {
 	return context.WithValue(ctx, ctxKey{}, id)
 }
 
-// RequestInfo is a per-request record that knows its request id. The
-// gateway stores its own request state this way, so one context value
-// serves every reader without copying the id.
-type RequestInfo interface{ RequestID() string }
-
-// WithRequestInfo returns a context that carries info; RequestID reads it.
-func WithRequestInfo(ctx context.Context, info RequestInfo) context.Context {
-	return context.WithValue(ctx, ctxKey{}, info)
-}
-
-// Info returns the RequestInfo stored by WithRequestInfo, or nil.
-func Info(ctx context.Context) RequestInfo {
-	info, _ := ctx.Value(ctxKey{}).(RequestInfo)
-	return info
-}
-
-// RequestID returns the request id carried by ctx, or "".
+// RequestID returns the request id of ctx: the request record's
+// (record.From), else one stored by WithRequestID, else "".
 func RequestID(ctx context.Context) string {
-	switch v := ctx.Value(ctxKey{}).(type) {
-	case string:
-		return v
-	case RequestInfo:
-		return v.RequestID()
+	if rec := record.Lookup(ctx); rec != nil {
+		return rec.RequestID()
 	}
-	return ""
+	id, _ := ctx.Value(ctxKey{}).(string)
+	return id
 }
 
 // CauseRecorder is implemented by response writers that want to learn the

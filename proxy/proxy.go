@@ -29,6 +29,7 @@ import (
 
 	"github.com/gatehouse-dev/gatehouse/identity"
 	"github.com/gatehouse-dev/gatehouse/problem"
+	"github.com/gatehouse-dev/gatehouse/record"
 )
 
 // Options configure a Proxy.
@@ -47,8 +48,6 @@ type Options struct {
 	// Inbound removes the client-sent headers upstreams must not believe
 	// (PRX-08, PRX-09); nil means the built-in lists.
 	Inbound *Inbound
-	// OnTarget is told which target a request is sent to (for the access log).
-	OnTarget func(in *http.Request, target string)
 	// OnError is told of every upstream failure (for metrics and logs).
 	OnError func(r *http.Request, target string, kind string, err error)
 	Log     *slog.Logger
@@ -160,9 +159,7 @@ func (p *Proxy) rewrite(pr *httputil.ProxyRequest) {
 		}
 	}
 	pr.SetURL(t.url)
-	if p.opts.OnTarget != nil {
-		p.opts.OnTarget(in, t.url.Host)
-	}
+	record.From(in.Context()).SetUpstream(t.url.Host)
 	if p.opts.PreserveHost {
 		out.Host = in.Host
 	}

@@ -6,7 +6,7 @@
 //
 // Decide is pure (the math); Memory is a sharded, bounded in-process
 // backend; ratelimit/redislimit shares counters between instances. Stage
-// builds the HTTP stage: keys from the request, 429 problems with
+// (NewStage) is the HTTP stage, with a pure Check: keys from the request, 429 problems with
 // Retry-After, and the RateLimit-Policy / RateLimit headers of
 // draft-ietf-httpapi-ratelimit-headers-10 (RL-01, RL-02).
 package ratelimit

@@ -187,7 +187,7 @@ func TestBuildKey(t *testing.T) {
 
 func serveStage(t *testing.T, o StageOptions) http.Handler {
 	t.Helper()
-	return Stage(o)(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { w.WriteHeader(204) }))
+	return NewStage(o).Wrap(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { w.WriteHeader(204) }))
 }
 
 // RL-01 and RL-02, with the headers read by a structured-fields parser.
@@ -300,7 +300,7 @@ func TestStageBackendUnavailableIs503(t *testing.T) {
 
 func TestConcurrencyStage(t *testing.T) {
 	release, entered := make(chan struct{}), make(chan struct{}, 4)
-	h := ConcurrencyStage("r", &Concurrency{Limit: 2, Key: []string{PartIP}})(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	h := (&Concurrency{Route: "r", Limit: 2, Key: []string{PartIP}}).Wrap(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		entered <- struct{}{}
 		<-release
 	}))

@@ -78,113 +78,163 @@ type StageOptions struct {
 	Overrides bool
 }
 
-// Stage returns the rate-limit stage. Requests over any policy get 429
-// with Retry-After and a quota-exceeded problem; a backend that cannot
-// decide (closed failure mode) gets 503.
-func Stage(o StageOptions) func(http.Handler) http.Handler {
+// Stage is one rate-limit stage: Check decides a request under every
+// rule, Wrap answers refusals (429 with Retry-After and a quota-exceeded
+// problem; 503 when a backend whose failure mode is closed cannot decide)
+// and sets the RateLimit headers. Made by NewStage; safe for concurrent use.
+type Stage struct {
+	o            StageOptions
+	policies     []*Policy
+	shown        map[*Policy]string // quoted display names
+	policyHeader []string
+	groups       []group
+	ov           *overrides // nil without Overrides
+}
+
+// group is the rules sharing a key: they are decided in one backend call.
+type group struct {
+	key      []string
+	policies []*Policy
+	index    []int
+}
+
+// NewStage builds the stage of o.
+func NewStage(o StageOptions) *Stage {
 	if o.DisplayName == nil {
 		o.DisplayName = func(s string) string { return s }
 	}
-	policies := make([]*Policy, len(o.Rules))
+	s := &Stage{o: o, policies: make([]*Policy, len(o.Rules)), shown: map[*Policy]string{}}
 	items := make([]string, len(o.Rules))
-	shown := map[*Policy]string{}
 	for i := range o.Rules {
-		policies[i] = &o.Rules[i].Policy
-		p := policies[i]
-		shown[p] = strconv.Quote(o.DisplayName(p.Name))
-		items[i] = fmt.Sprintf("%s;q=%d;w=%d", shown[p], p.Limit, ceilSeconds(p.Window))
+		p := &s.o.Rules[i].Policy
+		s.policies[i] = p
+		s.shown[p] = strconv.Quote(o.DisplayName(p.Name))
+		items[i] = fmt.Sprintf("%s;q=%d;w=%d", s.shown[p], p.Limit, ceilSeconds(p.Window))
 	}
-	policyHeader := []string{strings.Join(items, ", ")}
-	// Rules sharing a key are decided in one backend call.
-	type group struct {
-		key      []string
-		policies []*Policy
-		index    []int
-	}
-	var groups []group
-	for i, r := range o.Rules {
+	s.policyHeader = []string{strings.Join(items, ", ")}
+	for i, r := range s.o.Rules {
 		found := false
-		for g := range groups {
-			if slices.Equal(groups[g].key, r.Key) {
-				groups[g].policies = append(groups[g].policies, policies[i])
-				groups[g].index = append(groups[g].index, i)
+		for g := range s.groups {
+			if slices.Equal(s.groups[g].key, r.Key) {
+				s.groups[g].policies = append(s.groups[g].policies, s.policies[i])
+				s.groups[g].index = append(s.groups[g].index, i)
 				found = true
 				break
 			}
 		}
 		if !found {
-			groups = append(groups, group{key: r.Key, policies: []*Policy{policies[i]}, index: []int{i}})
+			s.groups = append(s.groups, group{key: r.Key, policies: []*Policy{s.policies[i]}, index: []int{i}})
 		}
 	}
-	var ov *overrides
-	if o.Overrides && len(policies) <= 16 {
-		ov = &overrides{names: map[*Policy]string{}}
-		for _, p := range policies {
-			ov.names[p] = o.DisplayName(p.Name)
+	if o.Overrides {
+		s.ov = &overrides{names: map[*Policy]string{}}
+		for _, p := range s.policies {
+			s.ov.names[p] = o.DisplayName(p.Name)
 		}
 	}
-	return func(next http.Handler) http.Handler {
-		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-			var small [4]Decision
-			var effective [16]int64 // quotas after overrides, when any applied
-			decisions := small[:0]
-			if len(policies) > len(small) {
-				decisions = make([]Decision, 0, len(policies))
-			}
-			decisions = decisions[:len(policies)]
-			overridden := false
-			for _, g := range groups {
-				gp := g.policies
-				if ov != nil {
-					gp = ov.apply(identity.From(r.Context()), gp)
-					overridden = overridden || &gp[0] != &g.policies[0]
-				}
-				ds, err := o.Limiter.Allow(r.Context(), BuildKey(r, o.Route, g.key), gp)
-				if err != nil {
-					if o.OnError != nil {
-						o.OnError(err)
-					}
-					w.Header().Set("Retry-After", "1")
-					problem.Write(w, r, problem.New(http.StatusServiceUnavailable, problem.TypeServiceUnavailable, "rate limiting is unavailable; try again shortly").Wrap(err))
-					return
-				}
-				for j, d := range ds {
-					q := d.Policy.Limit
-					d.Policy = g.policies[j] // report under the configured policy
-					decisions[g.index[j]] = d
-					if overridden {
-						effective[g.index[j]] = q
-					}
-				}
-			}
-			denied := false
-			var retry time.Duration
-			for _, d := range decisions {
-				if o.OnDecision != nil {
-					o.OnDecision(d.Policy.Name, d.Allowed)
-				}
-				if !d.Allowed {
-					denied = true
-					retry = max(retry, d.RetryAfter)
-				}
-			}
-			if show(o.Headers, r) {
-				h := w.Header()
-				h["Ratelimit-Policy"] = policyHeader
-				if overridden {
-					h["Ratelimit-Policy"] = []string{policyField(policies, effective[:len(policies)], shown)}
-				}
-				h["Ratelimit"] = []string{rateLimitField(decisions, shown)}
-			}
-			if denied {
-				w.Header().Set("Retry-After", strconv.FormatInt(ceilSeconds(retry), 10))
-				p := problem.New(http.StatusTooManyRequests, problem.TypeQuotaExceeded, "too many requests: the rate limit of this route is exhausted")
-				problem.Write(w, r, p)
-				return
-			}
-			next.ServeHTTP(w, r)
-		})
+	return s
+}
+
+// Result is the outcome of Check: one RuleResult per rule, in rule order.
+// Keep it on the stack: Check fills the caller's value.
+type Result struct {
+	// Allowed is true when every rule admits the request.
+	Allowed bool
+	// RetryAfter is, when refused, the longest wait among refusing rules.
+	RetryAfter time.Duration
+	// Overridden is true when a principal's own limit replaced a policy's.
+	Overridden bool
+	n          int
+	small      [4]RuleResult
+	more       []RuleResult
+}
+
+// RuleResult is the decision under one rule. Decision.Policy is the
+// configured policy; Quota is the limit that applied (a principal's
+// override, or the policy's own).
+type RuleResult struct {
+	Decision
+	Quota int64
+}
+
+// Rules returns the results in rule order.
+func (r *Result) Rules() []RuleResult {
+	if r.more != nil {
+		return r.more
 	}
+	return r.small[:r.n]
+}
+
+// Check decides r under every rule, counting it as the Limiter does. The
+// error is the backend's when it could not decide (ErrUnavailable or the
+// cause); res.Allowed is then false.
+func (s *Stage) Check(r *http.Request, res *Result) error {
+	*res = Result{Allowed: true, n: len(s.policies)}
+	rules := res.small[:0]
+	if len(s.policies) > len(res.small) {
+		res.more = make([]RuleResult, len(s.policies))
+		rules = res.more
+	} else {
+		rules = rules[:len(s.policies)]
+	}
+	for _, g := range s.groups {
+		gp := g.policies
+		if s.ov != nil {
+			gp = s.ov.apply(identity.From(r.Context()), gp)
+			res.Overridden = res.Overridden || &gp[0] != &g.policies[0]
+		}
+		ds, err := s.o.Limiter.Allow(r.Context(), BuildKey(r, s.o.Route, g.key), gp)
+		if err != nil {
+			res.Allowed = false
+			return err
+		}
+		for j, d := range ds {
+			q := d.Policy.Limit
+			d.Policy = g.policies[j] // report under the configured policy
+			rules[g.index[j]] = RuleResult{Decision: d, Quota: q}
+			if !d.Allowed {
+				res.Allowed = false
+				res.RetryAfter = max(res.RetryAfter, d.RetryAfter)
+			}
+		}
+	}
+	return nil
+}
+
+// Wrap returns the stage.
+func (s *Stage) Wrap(next http.Handler) http.Handler {
+	o := &s.o
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		var res Result
+		if err := s.Check(r, &res); err != nil {
+			if o.OnError != nil {
+				o.OnError(err)
+			}
+			w.Header().Set("Retry-After", "1")
+			problem.Write(w, r, problem.New(http.StatusServiceUnavailable, problem.TypeServiceUnavailable, "rate limiting is unavailable; try again shortly").Wrap(err))
+			return
+		}
+		rules := res.Rules()
+		if o.OnDecision != nil {
+			for i := range rules {
+				o.OnDecision(rules[i].Policy.Name, rules[i].Allowed)
+			}
+		}
+		if show(o.Headers, r) {
+			h := w.Header()
+			h["Ratelimit-Policy"] = s.policyHeader
+			if res.Overridden {
+				h["Ratelimit-Policy"] = []string{policyField(rules, s.shown)}
+			}
+			h["Ratelimit"] = []string{rateLimitField(rules, s.shown)}
+		}
+		if !res.Allowed {
+			w.Header().Set("Retry-After", strconv.FormatInt(ceilSeconds(res.RetryAfter), 10))
+			problem.Write(w, r, problem.New(http.StatusTooManyRequests, problem.TypeQuotaExceeded, "too many requests: the rate limit of this route is exhausted"))
+			return
+		}
+		next.ServeHTTP(w, r)
+	})
 }
 
 // overrides applies a principal's per-policy limits (identity.Principal.
@@ -239,19 +289,16 @@ func (o *overrides) apply(p *identity.Principal, ps []*Policy) []*Policy {
 }
 
 // policyField is the RateLimit-Policy header with the effective quotas.
-func policyField(ps []*Policy, quota []int64, shown map[*Policy]string) string {
+func policyField(rules []RuleResult, shown map[*Policy]string) string {
 	var b []byte
-	for i, p := range ps {
+	for i := range rules {
 		if i > 0 {
 			b = append(b, ", "...)
 		}
-		q := quota[i]
-		if q == 0 {
-			q = p.Limit
-		}
+		p := rules[i].Policy
 		b = append(b, shown[p]...)
 		b = append(b, ";q="...)
-		b = strconv.AppendInt(b, q, 10)
+		b = strconv.AppendInt(b, rules[i].Quota, 10)
 		b = append(b, ";w="...)
 		b = strconv.AppendInt(b, ceilSeconds(p.Window), 10)
 	}
@@ -270,13 +317,14 @@ func show(m HeaderMode, r *http.Request) bool {
 
 // rateLimitField is the RateLimit header: one item per policy with the
 // remaining quota (r) and the seconds until it is whole again (t).
-func rateLimitField(ds []Decision, shown map[*Policy]string) string {
+func rateLimitField(rules []RuleResult, shown map[*Policy]string) string {
 	var buf [128]byte
 	b := buf[:0]
-	for i, d := range ds {
+	for i := range rules {
 		if i > 0 {
 			b = append(b, ", "...)
 		}
+		d := &rules[i]
 		b = append(b, shown[d.Policy]...)
 		b = append(b, ";r="...)
 		b = strconv.AppendInt(b, d.Remaining, 10)
@@ -350,9 +398,10 @@ func appendClientIP(b []byte, r *http.Request) []byte {
 	return clientip.Peer(r).AppendTo(b)
 }
 
-// Concurrency limits the requests in flight per key on this instance.
-// Safe for concurrent use.
+// Concurrency limits the requests in flight per key on this instance. The
+// zero value with a Limit is usable; safe for concurrent use.
 type Concurrency struct {
+	Route string // the route name, for PartRoute keys
 	Name  string
 	Limit int
 	Key   []string
@@ -360,30 +409,42 @@ type Concurrency struct {
 	m     map[string]int
 }
 
-// ConcurrencyStage refuses a request with 429 while Limit requests of the
-// same key are in flight on this instance.
-func ConcurrencyStage(route string, c *Concurrency) func(http.Handler) http.Handler {
-	c.m = map[string]int{}
-	return func(next http.Handler) http.Handler {
-		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-			key := BuildKey(r, route, c.Key)
-			c.mu.Lock()
-			if c.m[key] >= c.Limit {
-				c.mu.Unlock()
-				w.Header().Set("Retry-After", "1")
-				problem.Write(w, r, problem.New(http.StatusTooManyRequests, problem.TypeQuotaExceeded, "too many requests in flight for this caller"))
-				return
-			}
-			c.m[key]++
-			c.mu.Unlock()
-			defer func() {
-				c.mu.Lock()
-				if c.m[key]--; c.m[key] <= 0 {
-					delete(c.m, key)
-				}
-				c.mu.Unlock()
-			}()
-			next.ServeHTTP(w, r)
-		})
+// Acquire counts r in flight and returns its key, or reports false (and
+// counts nothing) when Limit requests of that key are in flight. Every
+// acquired key must be released once.
+func (c *Concurrency) Acquire(r *http.Request) (string, bool) {
+	key := BuildKey(r, c.Route, c.Key)
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.m == nil {
+		c.m = map[string]int{}
 	}
+	if c.m[key] >= c.Limit {
+		return "", false
+	}
+	c.m[key]++
+	return key, true
+}
+
+// Release ends one request of key in flight.
+func (c *Concurrency) Release(key string) {
+	c.mu.Lock()
+	if c.m[key]--; c.m[key] <= 0 {
+		delete(c.m, key)
+	}
+	c.mu.Unlock()
+}
+
+// Wrap returns the stage: a request over the limit gets 429.
+func (c *Concurrency) Wrap(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		key, ok := c.Acquire(r)
+		if !ok {
+			w.Header().Set("Retry-After", "1")
+			problem.Write(w, r, problem.New(http.StatusTooManyRequests, problem.TypeQuotaExceeded, "too many requests in flight for this caller"))
+			return
+		}
+		defer c.Release(key)
+		next.ServeHTTP(w, r)
+	})
 }

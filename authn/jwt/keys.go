@@ -108,8 +108,12 @@ const (
 	minHMACBytes           = 32
 )
 
-// DefaultAlgorithms are allowed when an issuer names none.
-var DefaultAlgorithms = []string{"RS256", "ES256", "EdDSA"}
+// defaultAlgorithms are allowed when an issuer names none.
+var defaultAlgorithms = []string{"RS256", "ES256", "EdDSA"}
+
+// DefaultAlgorithms returns the algorithms allowed when an issuer names
+// none (a copy: widening it changes nothing).
+func DefaultAlgorithms() []string { return slices.Clone(defaultAlgorithms) }
 
 var supportedAlgs = map[string]bool{
 	"RS256": true, "RS384": true, "RS512": true, "PS256": true, "PS384": true, "PS512": true,
@@ -126,7 +130,7 @@ func NewIssuer(cfg IssuerConfig, now func() time.Time) (*Issuer, error) {
 		return nil, fmt.Errorf("jwt: issuer %s needs a jwks_url, a discovery_url or keys", cfg.Issuer)
 	}
 	if len(cfg.Algorithms) == 0 {
-		cfg.Algorithms = DefaultAlgorithms
+		cfg.Algorithms = slices.Clone(defaultAlgorithms)
 	}
 	if len(cfg.Types) == 0 {
 		cfg.Types = []string{"at+jwt"}

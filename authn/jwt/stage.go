@@ -8,6 +8,7 @@ import (
 	"github.com/gatehouse-dev/gatehouse/authn/credential"
 	"github.com/gatehouse-dev/gatehouse/identity"
 	"github.com/gatehouse-dev/gatehouse/problem"
+	"github.com/gatehouse-dev/gatehouse/record"
 )
 
 // Authenticator checks bearer JWTs for one route. Immutable; safe for
@@ -53,25 +54,21 @@ func (a *Authenticator) Check(r *http.Request) (*identity.Principal, error) {
 	return c.Principal(), nil
 }
 
-// Wrap returns the stage. onPrincipal, when set, is told of every
-// authenticated principal.
-func (a *Authenticator) Wrap(onPrincipal func(*http.Request, *identity.Principal)) func(http.Handler) http.Handler {
-	return func(next http.Handler) http.Handler {
-		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-			p, err := a.Check(r)
-			if err == nil {
-				if onPrincipal != nil {
-					onPrincipal(r, p)
-				}
-				next.ServeHTTP(w, r.WithContext(identity.With(r.Context(), p)))
-				return
-			}
-			if errors.Is(err, ErrScope) && onPrincipal != nil {
-				onPrincipal(r, p)
-			}
+// Wrap returns the stage: the principal goes into the request context
+// (identity.With) and the request record (record.From); failures are
+// answered by Fail.
+func (a *Authenticator) Wrap(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		p, err := a.Check(r)
+		if p != nil {
+			record.From(r.Context()).SetPrincipal(p)
+		}
+		if err != nil {
 			a.Fail(w, r, err)
-		})
-	}
+			return
+		}
+		next.ServeHTTP(w, r.WithContext(identity.With(r.Context(), p)))
+	})
 }
 
 // Fail answers a failed check: 401 with an RFC 6750 challenge, 403 for a

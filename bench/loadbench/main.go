@@ -42,12 +42,14 @@ import (
 	"syscall"
 	"time"
 
+	jose "github.com/go-jose/go-jose/v4"
+	josejwt "github.com/go-jose/go-jose/v4/jwt"
+
 	"github.com/gatehouse-dev/gatehouse"
 	"github.com/gatehouse-dev/gatehouse/apikey"
 	"github.com/gatehouse-dev/gatehouse/certs"
+	"github.com/gatehouse-dev/gatehouse/edge"
 	"github.com/gatehouse-dev/gatehouse/store/sqlite"
-	jose "github.com/go-jose/go-jose/v4"
-	josejwt "github.com/go-jose/go-jose/v4/jwt"
 )
 
 func main() {
@@ -189,7 +191,7 @@ log: {access: %t}
 		// another process is the common case; here, /dev/null through the
 		// same JSON handler (the encoding cost is paid, the disk is not).
 		devnull, _ := os.OpenFile(os.DevNull, os.O_WRONLY, 0)
-		access := gatehouse.NewBufferedLog(devnull, 100*time.Millisecond)
+		access := edge.NewBufferedLog(devnull, 100*time.Millisecond)
 		defer access.Close()
 		gw, err := gatehouse.New(cfg, gatehouse.Deps{Log: slog.New(slog.NewJSONHandler(devnull, nil)), AccessLog: access, APIKeys: manager})
 		if err != nil {

@@ -23,12 +23,14 @@ import (
 	"time"
 
 	"github.com/fsnotify/fsnotify"
+
 	"github.com/gatehouse-dev/gatehouse"
 	"github.com/gatehouse-dev/gatehouse/admin"
 	"github.com/gatehouse-dev/gatehouse/apikey"
 	"github.com/gatehouse-dev/gatehouse/audit"
 	"github.com/gatehouse-dev/gatehouse/authn/jwt"
 	"github.com/gatehouse-dev/gatehouse/certs"
+	"github.com/gatehouse-dev/gatehouse/edge"
 	"github.com/gatehouse-dev/gatehouse/oauth"
 	"github.com/gatehouse-dev/gatehouse/ratelimit"
 	"github.com/gatehouse-dev/gatehouse/ratelimit/redislimit"
@@ -125,7 +127,7 @@ func Run(ctx context.Context, o Options) error {
 	if err != nil {
 		return err
 	}
-	accessLog := gatehouse.NewBufferedLog(o.LogOutput, 100*time.Millisecond)
+	accessLog := edge.NewBufferedLog(o.LogOutput, 100*time.Millisecond)
 	defer accessLog.Close()
 	metrics := gatehouse.NewMetrics()
 	limiter, closeLimiter := newRateLimiter(ctx, cfg, metrics, log, &wg)

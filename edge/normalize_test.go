@@ -1,4 +1,4 @@
-package gatehouse
+package edge
 
 import (
 	"errors"

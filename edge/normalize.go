@@ -1,4 +1,4 @@
-package gatehouse
+package edge
 
 import (
 	"errors"
@@ -168,12 +168,3 @@ func dotWithParams(seg string) bool {
 // HasPathParams reports whether an escaped path holds ';' (matrix or
 // servlet path parameters, such as ;jsessionid=).
 func HasPathParams(escaped string) bool { return strings.IndexByte(escaped, ';') >= 0 }
-
-// NormalizePathOnly returns the escaped normal form of p, or "" if p is refused.
-func NormalizePathOnly(p string) string {
-	n, _, err := NormalizePath(p)
-	if err != nil {
-		return ""
-	}
-	return n
-}

@@ -1,16 +1,16 @@
-package gatehouse
+package edge
 
 import (
 	"strconv"
 	"strings"
 )
 
-// canonicalHost puts a Host header (or a configured host name) into the one
+// CanonicalHost puts a Host header (or a configured host name) into the one
 // form routes are matched on (PRX-10): lower case, no trailing dot on the
 // name, the port kept as sent. It reports false for what is not a host:
 // characters outside a host name or IP literal, an empty name before a
 // port, a port that is not a number up to 65535, an IPv6 zone.
-func canonicalHost(h string) (string, bool) {
+func CanonicalHost(h string) (string, bool) {
 	if h == "" {
 		return "", true
 	}
@@ -68,14 +68,8 @@ func canonicalHost(h string) (string, bool) {
 	return out, true
 }
 
-// validHostPort reports whether h is a host with an optional port.
-func validHostPort(h string) bool {
-	_, ok := canonicalHost(h)
-	return ok
-}
-
-// hostName is the name of a canonical host, without its port.
-func hostName(h string) string {
+// HostName is the name of a canonical host, without its port.
+func HostName(h string) string {
 	if h != "" && h[0] == '[' {
 		if end := strings.IndexByte(h, ']'); end > 0 {
 			return h[1:end]
