@@ -8,6 +8,8 @@
 //
 //	go run ./bench/loadbench            # all scenarios
 //	go run ./bench/loadbench -rounds 5 -duration 15s -scenarios plain
+//	go build -o /tmp/lb-old ./bench/loadbench  # at an earlier commit, then:
+//	go run ./bench/loadbench -baseline /tmp/lb-old -scenarios plain,auth
 //
 // The same binary is re-executed as each role (upstream, floor, gatehouse).
 // Everything listens on 127.0.0.1 only and stops by itself.
@@ -35,6 +37,7 @@ import (
 	"path/filepath"
 	"regexp"
 	"runtime/pprof"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -257,9 +260,17 @@ type proc struct {
 }
 
 func startRole(core string, name string, args ...string) (*proc, error) {
-	self, err := os.Executable()
-	if err != nil {
-		return nil, err
+	return startRoleOf("", core, name, args...)
+}
+
+// startRoleOf starts a role of the loadbench binary exe ("" for this one).
+func startRoleOf(exe, core string, name string, args ...string) (*proc, error) {
+	self := exe
+	if self == "" {
+		var err error
+		if self, err = os.Executable(); err != nil {
+			return nil, err
+		}
 	}
 	cmd := exec.Command("taskset", append([]string{"-c", core, self, "role", name}, args...)...)
 	cmd.Env = append(os.Environ(), "GOMAXPROCS=1")
@@ -448,6 +459,7 @@ func orchestrate() error {
 	rounds := flag.Int("rounds", 3, "interleaved rounds per scenario")
 	duration := flag.Duration("duration", 10*time.Second, "wrk duration per round")
 	conns := flag.Int("connections", 64, "keep-alive connections")
+	baseline := flag.String("baseline", "", "another loadbench binary (e.g. built from an earlier commit): its gatehouse role runs as \"baseline\" in the same rounds, for a before/after comparison")
 	scenarios := flag.String("scenarios", "plain,tls,ratelimit,auth,jwt1,jwt10k", "comma-separated: plain, tls, nolog, ratelimit, auth, jwt1 (one JWT), jwt10k (10 000 distinct JWTs), validate (1 KiB JSON POST checked against the demo's OpenAPI document)")
 	flag.Parse()
 	if _, err := exec.LookPath("wrk"); err != nil {
@@ -525,17 +537,21 @@ func orchestrate() error {
 		floorArgs := append([]string{"-upstream", upURL}, extra...)
 		gwArgs := append(append([]string{"-upstream", upURL}, extra...), gwExtra...)
 		res := map[string][]result{}
+		names := []string{"floor", "gatehouse"}
+		if *baseline != "" {
+			names = append(names, "baseline")
+		}
 		for round := range *rounds {
-			order := []string{"floor", "gatehouse"}
-			if round%2 == 1 {
-				order = []string{"gatehouse", "floor"}
-			}
+			order := append(slices.Clone(names[round%len(names):]), names[:round%len(names)]...)
 			for _, name := range order {
-				args := floorArgs
-				if name == "gatehouse" {
-					args = gwArgs
+				args, role, exe := floorArgs, name, ""
+				if name != "floor" {
+					args, role = gwArgs, "gatehouse"
 				}
-				p, err := startRole("0", name, args...)
+				if name == "baseline" {
+					exe = *baseline
+				}
+				p, err := startRoleOf(exe, "0", role, args...)
 				if err != nil {
 					return err
 				}
@@ -560,7 +576,7 @@ func orchestrate() error {
 			}
 		}
 		summary := map[string]result{}
-		for _, name := range []string{"floor", "gatehouse"} {
+		for _, name := range names {
 			var rps, p50, p99, rss, cpu []float64
 			for _, r := range res[name] {
 				rps = append(rps, r.rps)
@@ -573,8 +589,14 @@ func orchestrate() error {
 			summary[name] = s
 			fmt.Printf("%-9s %-10s %12.0f %10s %10s %9.1f %10.1fus\n", sc, name, s.rps, s.p50.Round(time.Microsecond), s.p99.Round(time.Microsecond), float64(s.rssKiB)/1024, float64(s.cpuPerReq)/1e3)
 		}
-		f, g := summary["floor"], summary["gatehouse"]
-		fmt.Printf("%-9s %-10s %11.3fx %9.2fx %9.2fx %9s %10.2fx\n", sc, "ratio", g.rps/f.rps, float64(g.p50)/float64(f.p50), float64(g.p99)/float64(f.p99), "", float64(g.cpuPerReq)/float64(f.cpuPerReq))
+		f := summary["floor"]
+		for _, name := range names[1:] {
+			g, label := summary[name], "ratio"
+			if name == "baseline" {
+				label = "base/floor"
+			}
+			fmt.Printf("%-9s %-10s %11.3fx %9.2fx %9.2fx %9s %10.2fx\n", sc, label, g.rps/f.rps, float64(g.p50)/float64(f.p50), float64(g.p99)/float64(f.p99), "", float64(g.cpuPerReq)/float64(f.cpuPerReq))
+		}
 	}
 	return nil
 }
