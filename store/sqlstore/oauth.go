@@ -65,7 +65,7 @@ func scanClient(row scanner) (*store.OAuthClient, error) {
 	return c, nil
 }
 
-// CreateClient implements store.OAuth.
+// CreateClient implements store.OAuthClients.
 func (s *Store) CreateClient(ctx context.Context, c *store.OAuthClient) error {
 	args, err := clientArgs(c)
 	if err != nil {
@@ -81,17 +81,17 @@ func (s *Store) CreateClient(ctx context.Context, c *store.OAuthClient) error {
 	return nil
 }
 
-// GetClient implements store.OAuth.
+// GetClient implements store.OAuthClients.
 func (s *Store) GetClient(ctx context.Context, id string) (*store.OAuthClient, error) {
 	return scanClient(s.db.QueryRowContext(ctx, s.q(clientByID), id))
 }
 
-// ListClients implements store.OAuth.
+// ListClients implements store.OAuthClients.
 func (s *Store) ListClients(ctx context.Context) ([]*store.OAuthClient, error) {
 	return list(ctx, s, "list clients", scanClient, "SELECT "+clientColumns+" FROM oauth_clients ORDER BY created_at DESC, id")
 }
 
-// UpdateClient implements store.OAuth.
+// UpdateClient implements store.OAuthClients.
 func (s *Store) UpdateClient(ctx context.Context, id string, fn func(*store.OAuthClient) error) (*store.OAuthClient, error) {
 	return updateRow(ctx, s, clientByID, id, scanClient, fn, func(t *sql.Tx, _, c *store.OAuthClient) error {
 		c.ID = id // it cannot change
@@ -107,7 +107,7 @@ func (s *Store) UpdateClient(ctx context.Context, id string, fn func(*store.OAut
 	})
 }
 
-// DeleteClient implements store.OAuth.
+// DeleteClient implements store.OAuthClients.
 func (s *Store) DeleteClient(ctx context.Context, id string) error {
 	res, err := s.db.ExecContext(ctx, s.q("DELETE FROM oauth_clients WHERE id = ?"), id)
 	if err != nil {
@@ -119,7 +119,7 @@ func (s *Store) DeleteClient(ctx context.Context, id string) error {
 	return nil
 }
 
-// AddSigningKey implements store.OAuth.
+// AddSigningKey implements store.SigningKeys.
 func (s *Store) AddSigningKey(ctx context.Context, k *store.SigningKey) error {
 	return tx(ctx, s.db, func(t *sql.Tx) error {
 		if _, err := t.ExecContext(ctx, s.q("UPDATE oauth_signing_keys SET retired_at = ? WHERE retired_at = 0"), micros(k.CreatedAt)); err != nil {
@@ -147,7 +147,7 @@ func scanSigningKey(row scanner) (*store.SigningKey, error) {
 	return k, nil
 }
 
-// SigningKeys implements store.OAuth.
+// SigningKeys implements store.SigningKeys.
 func (s *Store) SigningKeys(ctx context.Context, since time.Time) ([]*store.SigningKey, error) {
 	return list(ctx, s, "signing keys", scanSigningKey,
 		"SELECT id, alg, public_key, sealed_key, created_at, retired_at FROM oauth_signing_keys WHERE retired_at = 0 OR retired_at >= ? ORDER BY created_at DESC, id", micros(since))
