@@ -37,7 +37,7 @@ type Options struct {
 	Revocations *revocation.List
 	// Clients, when set with Keys, serves /v1/clients (the built-in OAuth
 	// server's clients).
-	Clients store.OAuth
+	Clients store.OAuthClients
 	// ForwardAuth, when set, is served at /v1/forward-auth (no admin key:
 	// it authenticates the original request's own credentials).
 	ForwardAuth http.Handler

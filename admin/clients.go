@@ -11,7 +11,7 @@ import (
 )
 
 // clientsAPI serves /v1/clients: the built-in OAuth server's clients.
-type clientsAPI struct{ st store.OAuth }
+type clientsAPI struct{ st store.OAuthClients }
 
 type clientRequest struct {
 	ID           string   `json:"id"`

@@ -52,7 +52,7 @@ func newSecret() (string, []byte, error) {
 
 // CreateClient registers a confidential client and returns it with its
 // secret, which exists only in this answer.
-func CreateClient(ctx context.Context, st store.OAuth, o ClientOptions, now time.Time) (*store.OAuthClient, string, error) {
+func CreateClient(ctx context.Context, st store.OAuthClients, o ClientOptions, now time.Time) (*store.OAuthClient, string, error) {
 	if o.ID == "" {
 		b := make([]byte, 9)
 		if _, err := rand.Read(b); err != nil {
@@ -133,7 +133,7 @@ func checkRedirectURI(raw string) error {
 }
 
 // RotateSecret gives a client a new secret; the old one stops at once.
-func RotateSecret(ctx context.Context, st store.OAuth, id string, now time.Time) (string, error) {
+func RotateSecret(ctx context.Context, st store.OAuthClients, id string, now time.Time) (string, error) {
 	plain, hash, err := newSecret()
 	if err != nil {
 		return "", err

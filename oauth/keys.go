@@ -31,7 +31,7 @@ import (
 // key id is the additional data, so a sealed key cannot be moved to
 // another id. Safe for concurrent use.
 type KeyRing struct {
-	st        store.OAuth
+	st        store.SigningKeys
 	aead      cipher.AEAD
 	retention time.Duration
 	now       func() time.Time
@@ -64,7 +64,7 @@ const MinSecretBytes = 32
 // NewKeyRing returns a key ring on st. secret seals the private keys;
 // retention is how long a retired key keeps verifying (at least the
 // longest token lifetime).
-func NewKeyRing(st store.OAuth, secret []byte, retention time.Duration, now func() time.Time) (*KeyRing, error) {
+func NewKeyRing(st store.SigningKeys, secret []byte, retention time.Duration, now func() time.Time) (*KeyRing, error) {
 	if len(secret) < MinSecretBytes {
 		return nil, fmt.Errorf("oauth: the signing key secret must have at least %d bytes", MinSecretBytes)
 	}

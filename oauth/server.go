@@ -55,8 +55,9 @@ type Config struct {
 	Issuer string
 	// AccessTokenTTL is the lifetime of access tokens. Default 10m.
 	AccessTokenTTL time.Duration
-	Store          store.OAuth
-	Keys           *KeyRing
+	// Store persists the clients; Keys keeps the signing keys.
+	Store store.OAuthClients
+	Keys  *KeyRing
 	// Revocations receives revoked tokens (RFC 7009); may be nil.
 	Revocations *revocation.List
 	// Users and Codes, when both set, turn on the authorization code

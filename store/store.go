@@ -229,15 +229,23 @@ type RefreshTokens interface {
 	GetRefreshToken(ctx context.Context, hash []byte) (*RefreshToken, error)
 }
 
-// OAuth persists the authorization server's clients and signing keys.
-type OAuth interface {
+// OAuthClients persists the authorization server's clients.
+type OAuthClients interface {
+	// CreateClient stores c; ErrConflict if the id exists.
 	CreateClient(ctx context.Context, c *OAuthClient) error
+	// GetClient returns a client or ErrNotFound.
 	GetClient(ctx context.Context, id string) (*OAuthClient, error)
+	// ListClients returns every client, newest first.
 	ListClients(ctx context.Context) ([]*OAuthClient, error)
 	// UpdateClient reads a client, lets fn change it and writes it back in
 	// one transaction; the id cannot change.
 	UpdateClient(ctx context.Context, id string, fn func(*OAuthClient) error) (*OAuthClient, error)
+	// DeleteClient deletes a client; ErrNotFound if there is none.
 	DeleteClient(ctx context.Context, id string) error
+}
+
+// SigningKeys persists the authorization server's token signing keys.
+type SigningKeys interface {
 	// AddSigningKey stores k and retires every other active key at
 	// k.CreatedAt, in one transaction.
 	AddSigningKey(ctx context.Context, k *SigningKey) error
@@ -249,7 +257,8 @@ type OAuth interface {
 type Store interface {
 	APIKeys
 	TokenRevocations
-	OAuth
+	OAuthClients
+	SigningKeys
 	Users
 	AuthCodes
 	RefreshTokens

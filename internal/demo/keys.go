@@ -76,7 +76,7 @@ type Client struct {
 
 // EnsureClient returns the demo OAuth client stored at path while it is
 // registered, or registers it anew.
-func EnsureClient(ctx context.Context, st store.OAuth, path string) (Client, error) {
+func EnsureClient(ctx context.Context, st store.OAuthClients, path string) (Client, error) {
 	var c Client
 	if b, err := os.ReadFile(path); err == nil && json.Unmarshal(b, &c) == nil {
 		if _, err := st.GetClient(ctx, c.ID); err == nil {
@@ -127,7 +127,7 @@ func EnsureUser(ctx context.Context, st store.Users, path string) (User, error) 
 
 // EnsureSPA registers the demo's public client (the code flow with PKCE)
 // with redirect as its only redirect URI.
-func EnsureSPA(ctx context.Context, st store.OAuth, redirect string) error {
+func EnsureSPA(ctx context.Context, st store.OAuthClients, redirect string) error {
 	if c, err := st.GetClient(ctx, "demo-spa"); err == nil && len(c.RedirectURIs) == 1 && c.RedirectURIs[0] == redirect {
 		return nil
 	}

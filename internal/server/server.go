@@ -515,7 +515,7 @@ func watchConfig(ctx context.Context, path string, reload <-chan struct{}, gw *g
 }
 
 // clientStore is the store behind /v1/clients: only with the OAuth server.
-func clientStore(srv *oauth.Server, st *sqlstore.Store) store.OAuth {
+func clientStore(srv *oauth.Server, st *sqlstore.Store) store.OAuthClients {
 	if srv == nil {
 		return nil
 	}

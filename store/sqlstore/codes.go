@@ -36,14 +36,11 @@ func nonNilStrings(l []string) []string {
 func (s *Store) RedeemCode(ctx context.Context, hash []byte, now time.Time, grant func(*store.AuthCode) (*store.CodeGrant, error)) (*store.AuthCode, error) {
 	var out *store.AuthCode
 	err := tx(ctx, s.db, func(t *sql.Tx) error {
-		q := `SELECT client_id, user_id, redirect_uri, scopes, audience, challenge, created_at, expires_at, used_at, token_id, family FROM oauth_codes WHERE code_hash = ?`
-		if s.d == Postgres {
-			q += " FOR UPDATE"
-		}
 		c := &store.AuthCode{Hash: hash}
 		var scopes string
 		var created, expires, used int64
-		err := t.QueryRowContext(ctx, s.q(q), hash).Scan(&c.ClientID, &c.UserID, &c.RedirectURI, &scopes, &c.Audience, &c.Challenge, &created, &expires, &used, &c.TokenID, &c.Family)
+		err := s.lockRow(ctx, t, `SELECT client_id, user_id, redirect_uri, scopes, audience, challenge, created_at, expires_at, used_at, token_id, family
+			FROM oauth_codes WHERE code_hash = ?`, hash).Scan(&c.ClientID, &c.UserID, &c.RedirectURI, &scopes, &c.Audience, &c.Challenge, &created, &expires, &used, &c.TokenID, &c.Family)
 		if errors.Is(err, sql.ErrNoRows) {
 			return store.ErrNotFound
 		}
@@ -77,13 +74,7 @@ func (s *Store) RedeemCode(ctx context.Context, hash []byte, now time.Time, gran
 		_, err = t.ExecContext(ctx, s.q("UPDATE oauth_codes SET used_at = ?, token_id = ?, family = ? WHERE code_hash = ?"), micros(now), c.TokenID, c.Family, hash)
 		return err
 	})
-	if errors.Is(err, store.ErrConflict) {
-		return out, err
-	}
-	if err != nil {
-		return nil, err
-	}
-	return out, nil
+	return keepOnConflict(out, err)
 }
 
 // PurgeCodes implements store.AuthCodes.

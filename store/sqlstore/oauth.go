@@ -11,7 +11,10 @@ import (
 	"github.com/gatehouse-dev/gatehouse/store"
 )
 
-const clientColumns = "id, secret_hash, name, public, redirect_uris, grants, scopes, audiences, roles, tenant, disabled, created_at, updated_at"
+const (
+	clientColumns = "id, secret_hash, name, public, redirect_uris, grants, scopes, audiences, roles, tenant, disabled, created_at, updated_at"
+	clientByID    = "SELECT " + clientColumns + " FROM oauth_clients WHERE id = ?"
+)
 
 func b2i(b bool) int64 {
 	if b {
@@ -62,7 +65,7 @@ func scanClient(row scanner) (*store.OAuthClient, error) {
 	return c, nil
 }
 
-// CreateClient implements store.OAuth.
+// CreateClient implements store.OAuthClients.
 func (s *Store) CreateClient(ctx context.Context, c *store.OAuthClient) error {
 	args, err := clientArgs(c)
 	if err != nil {
@@ -78,45 +81,20 @@ func (s *Store) CreateClient(ctx context.Context, c *store.OAuthClient) error {
 	return nil
 }
 
-// GetClient implements store.OAuth.
+// GetClient implements store.OAuthClients.
 func (s *Store) GetClient(ctx context.Context, id string) (*store.OAuthClient, error) {
-	return scanClient(s.db.QueryRowContext(ctx, s.q("SELECT "+clientColumns+" FROM oauth_clients WHERE id = ?"), id))
+	return scanClient(s.db.QueryRowContext(ctx, s.q(clientByID), id))
 }
 
-// ListClients implements store.OAuth.
+// ListClients implements store.OAuthClients.
 func (s *Store) ListClients(ctx context.Context) ([]*store.OAuthClient, error) {
-	rows, err := s.db.QueryContext(ctx, "SELECT "+clientColumns+" FROM oauth_clients ORDER BY created_at DESC, id")
-	if err != nil {
-		return nil, fmt.Errorf("sqlstore: list clients: %w", err)
-	}
-	defer rows.Close()
-	var out []*store.OAuthClient
-	for rows.Next() {
-		c, err := scanClient(rows)
-		if err != nil {
-			return nil, err
-		}
-		out = append(out, c)
-	}
-	return out, rows.Err()
+	return list(ctx, s, "list clients", scanClient, "SELECT "+clientColumns+" FROM oauth_clients ORDER BY created_at DESC, id")
 }
 
-// UpdateClient implements store.OAuth.
+// UpdateClient implements store.OAuthClients.
 func (s *Store) UpdateClient(ctx context.Context, id string, fn func(*store.OAuthClient) error) (*store.OAuthClient, error) {
-	var out *store.OAuthClient
-	err := tx(ctx, s.db, func(t *sql.Tx) error {
-		q := "SELECT " + clientColumns + " FROM oauth_clients WHERE id = ?"
-		if s.d == Postgres {
-			q += " FOR UPDATE"
-		}
-		c, err := scanClient(t.QueryRowContext(ctx, s.q(q), id))
-		if err != nil {
-			return err
-		}
-		if err := fn(c); err != nil {
-			return err
-		}
-		c.ID = id
+	return updateRow(ctx, s, clientByID, id, scanClient, fn, func(t *sql.Tx, _, c *store.OAuthClient) error {
+		c.ID = id // it cannot change
 		args, err := clientArgs(c)
 		if err != nil {
 			return err
@@ -125,13 +103,11 @@ func (s *Store) UpdateClient(ctx context.Context, id string, fn func(*store.OAut
 			audiences = ?, roles = ?, tenant = ?, disabled = ?, created_at = ?, updated_at = ? WHERE id = ?`), append(args[1:], id)...); err != nil {
 			return fmt.Errorf("sqlstore: update client: %w", err)
 		}
-		out = c
 		return nil
 	})
-	return out, err
 }
 
-// DeleteClient implements store.OAuth.
+// DeleteClient implements store.OAuthClients.
 func (s *Store) DeleteClient(ctx context.Context, id string) error {
 	res, err := s.db.ExecContext(ctx, s.q("DELETE FROM oauth_clients WHERE id = ?"), id)
 	if err != nil {
@@ -143,7 +119,7 @@ func (s *Store) DeleteClient(ctx context.Context, id string) error {
 	return nil
 }
 
-// AddSigningKey implements store.OAuth.
+// AddSigningKey implements store.SigningKeys.
 func (s *Store) AddSigningKey(ctx context.Context, k *store.SigningKey) error {
 	return tx(ctx, s.db, func(t *sql.Tx) error {
 		if _, err := t.ExecContext(ctx, s.q("UPDATE oauth_signing_keys SET retired_at = ? WHERE retired_at = 0"), micros(k.CreatedAt)); err != nil {
@@ -161,22 +137,18 @@ func (s *Store) AddSigningKey(ctx context.Context, k *store.SigningKey) error {
 	})
 }
 
-// SigningKeys implements store.OAuth.
-func (s *Store) SigningKeys(ctx context.Context, since time.Time) ([]*store.SigningKey, error) {
-	rows, err := s.db.QueryContext(ctx, s.q("SELECT id, alg, public_key, sealed_key, created_at, retired_at FROM oauth_signing_keys WHERE retired_at = 0 OR retired_at >= ? ORDER BY created_at DESC, id"), micros(since))
-	if err != nil {
+func scanSigningKey(row scanner) (*store.SigningKey, error) {
+	k := &store.SigningKey{}
+	var created, retired int64
+	if err := row.Scan(&k.ID, &k.Alg, &k.Public, &k.Sealed, &created, &retired); err != nil {
 		return nil, fmt.Errorf("sqlstore: signing keys: %w", err)
 	}
-	defer rows.Close()
-	var out []*store.SigningKey
-	for rows.Next() {
-		k := &store.SigningKey{}
-		var created, retired int64
-		if err := rows.Scan(&k.ID, &k.Alg, &k.Public, &k.Sealed, &created, &retired); err != nil {
-			return nil, fmt.Errorf("sqlstore: signing keys: %w", err)
-		}
-		k.CreatedAt, k.RetiredAt = fromMicros(created), fromMicros(retired)
-		out = append(out, k)
-	}
-	return out, rows.Err()
+	k.CreatedAt, k.RetiredAt = fromMicros(created), fromMicros(retired)
+	return k, nil
+}
+
+// SigningKeys implements store.SigningKeys.
+func (s *Store) SigningKeys(ctx context.Context, since time.Time) ([]*store.SigningKey, error) {
+	return list(ctx, s, "signing keys", scanSigningKey,
+		"SELECT id, alg, public_key, sealed_key, created_at, retired_at FROM oauth_signing_keys WHERE retired_at = 0 OR retired_at >= ? ORDER BY created_at DESC, id", micros(since))
 }

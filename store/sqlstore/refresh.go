@@ -29,7 +29,10 @@ func (s *Store) insertRefresh(ctx context.Context, tx *sql.Tx, t *store.RefreshT
 	return nil
 }
 
-const refreshColumns = "family, client_id, user_id, scopes, audience, created_at, expires_at, used_at, revoked, access_token_id"
+const (
+	refreshColumns = "family, client_id, user_id, scopes, audience, created_at, expires_at, used_at, revoked, access_token_id"
+	refreshByHash  = "SELECT " + refreshColumns + " FROM oauth_refresh_tokens WHERE token_hash = ?"
+)
 
 func scanRefresh(row scanner, hash []byte) (*store.RefreshToken, error) {
 	t := &store.RefreshToken{Hash: hash}
@@ -50,18 +53,14 @@ func scanRefresh(row scanner, hash []byte) (*store.RefreshToken, error) {
 
 // GetRefreshToken implements store.RefreshTokens.
 func (s *Store) GetRefreshToken(ctx context.Context, hash []byte) (*store.RefreshToken, error) {
-	return scanRefresh(s.db.QueryRowContext(ctx, s.q("SELECT "+refreshColumns+" FROM oauth_refresh_tokens WHERE token_hash = ?"), hash), hash)
+	return scanRefresh(s.db.QueryRowContext(ctx, s.q(refreshByHash), hash), hash)
 }
 
 // UseRefreshToken implements store.RefreshTokens.
 func (s *Store) UseRefreshToken(ctx context.Context, hash []byte, now time.Time, next *store.RefreshToken) (*store.RefreshToken, error) {
 	var out *store.RefreshToken
 	err := tx(ctx, s.db, func(t *sql.Tx) error {
-		q := "SELECT " + refreshColumns + " FROM oauth_refresh_tokens WHERE token_hash = ?"
-		if s.d == Postgres {
-			q += " FOR UPDATE"
-		}
-		rt, err := scanRefresh(t.QueryRowContext(ctx, s.q(q), hash), hash)
+		rt, err := scanRefresh(s.lockRow(ctx, t, refreshByHash, hash), hash)
 		if err != nil {
 			return err
 		}
@@ -85,13 +84,7 @@ func (s *Store) UseRefreshToken(ctx context.Context, hash []byte, now time.Time,
 		}
 		return nil
 	})
-	if errors.Is(err, store.ErrConflict) {
-		return out, err
-	}
-	if err != nil {
-		return nil, err
-	}
-	return out, nil
+	return keepOnConflict(out, err)
 }
 
 // RevokeRefreshFamily implements store.RefreshTokens.

@@ -30,23 +30,18 @@ func (s *Store) RevokedTokensAfter(ctx context.Context, after int64, now time.Ti
 	if limit <= 0 {
 		limit = 1000
 	}
-	rows, err := s.db.QueryContext(ctx, s.q(`SELECT seq, issuer, jti, subject, until_at, created_at, actor, reason FROM revoked_tokens
-		WHERE seq > ? AND until_at > ? ORDER BY seq LIMIT ?`), after, micros(now), limit)
-	if err != nil {
+	return list(ctx, s, "revoked tokens", scanRevoked, `SELECT seq, issuer, jti, subject, until_at, created_at, actor, reason FROM revoked_tokens
+		WHERE seq > ? AND until_at > ? ORDER BY seq LIMIT ?`, after, micros(now), limit)
+}
+
+func scanRevoked(row scanner) (*store.RevokedToken, error) {
+	r := &store.RevokedToken{}
+	var until, created int64
+	if err := row.Scan(&r.Seq, &r.Issuer, &r.JTI, &r.Subject, &until, &created, &r.Actor, &r.Reason); err != nil {
 		return nil, fmt.Errorf("sqlstore: revoked tokens: %w", err)
 	}
-	defer rows.Close()
-	var out []*store.RevokedToken
-	for rows.Next() {
-		r := &store.RevokedToken{}
-		var until, created int64
-		if err := rows.Scan(&r.Seq, &r.Issuer, &r.JTI, &r.Subject, &until, &created, &r.Actor, &r.Reason); err != nil {
-			return nil, fmt.Errorf("sqlstore: revoked tokens: %w", err)
-		}
-		r.Until, r.CreatedAt = fromMicros(until), fromMicros(created)
-		out = append(out, r)
-	}
-	return out, rows.Err()
+	r.Until, r.CreatedAt = fromMicros(until), fromMicros(created)
+	return r, nil
 }
 
 // PurgeRevokedTokens implements store.TokenRevocations.

@@ -177,22 +177,10 @@ func fromMicros(v int64) time.Time {
 	return time.UnixMicro(v).UTC()
 }
 
-func tx(ctx context.Context, db *sql.DB, fn func(*sql.Tx) error) error {
-	t, err := db.BeginTx(ctx, nil)
-	if err != nil {
-		return fmt.Errorf("sqlstore: begin: %w", err)
-	}
-	if err := fn(t); err != nil {
-		_ = t.Rollback()
-		return err
-	}
-	if err := t.Commit(); err != nil {
-		return fmt.Errorf("sqlstore: commit: %w", err)
-	}
-	return nil
-}
-
-const keyColumns = "id, hash, hint, name, owner, tenant, roles, scopes, attrs, rate_limits, status, rotated_to, grace_until, expires_at, created_at, last_used_at, revoked_at"
+const (
+	keyColumns = "id, hash, hint, name, owner, tenant, roles, scopes, attrs, rate_limits, status, rotated_to, grace_until, expires_at, created_at, last_used_at, revoked_at"
+	keyByID    = "SELECT " + keyColumns + " FROM api_keys WHERE id = ?"
+)
 
 func keyArgs(k *store.APIKey) ([]any, error) {
 	enc := func(v any, empty string) (string, error) {
@@ -224,8 +212,6 @@ func keyArgs(k *store.APIKey) ([]any, error) {
 	return []any{k.ID, k.Hash, k.Hint, k.Name, k.Owner, k.Tenant, roles, scopes, attrs, limits, k.Status, k.RotatedTo,
 		micros(k.GraceUntil), micros(k.ExpiresAt), micros(k.CreatedAt), micros(k.LastUsedAt), micros(k.RevokedAt)}, nil
 }
-
-type scanner interface{ Scan(...any) error }
 
 func scanKey(row scanner) (*store.APIKey, error) {
 	var k store.APIKey
@@ -278,7 +264,7 @@ func (s *Store) CreateAPIKey(ctx context.Context, k *store.APIKey) error {
 
 // GetAPIKey implements store.APIKeys.
 func (s *Store) GetAPIKey(ctx context.Context, id string) (*store.APIKey, error) {
-	return scanKey(s.db.QueryRowContext(ctx, s.q("SELECT "+keyColumns+" FROM api_keys WHERE id = ?"), id))
+	return scanKey(s.db.QueryRowContext(ctx, s.q(keyByID), id))
 }
 
 // ListAPIKeys implements store.APIKeys.
@@ -296,28 +282,7 @@ func (s *Store) ListAPIKeys(ctx context.Context, f store.KeyFilter) ([]*store.AP
 		limit = 1000
 	}
 	query += " ORDER BY created_at DESC, id LIMIT " + strconv.Itoa(limit)
-	rows, err := s.db.QueryContext(ctx, s.q(query), args...)
-	if err != nil {
-		return nil, fmt.Errorf("sqlstore: list keys: %w", err)
-	}
-	defer rows.Close()
-	var out []*store.APIKey
-	for rows.Next() {
-		k, err := scanKey(rows)
-		if err != nil {
-			return nil, err
-		}
-		out = append(out, k)
-	}
-	return out, rows.Err()
-}
-
-func (s *Store) getForUpdate(ctx context.Context, t *sql.Tx, id string) (*store.APIKey, error) {
-	query := "SELECT " + keyColumns + " FROM api_keys WHERE id = ?"
-	if s.d == Postgres {
-		query += " FOR UPDATE"
-	}
-	return scanKey(t.QueryRowContext(ctx, s.q(query), id))
+	return list(ctx, s, "list keys", scanKey, query, args...)
 }
 
 func (s *Store) writeKey(ctx context.Context, t *sql.Tx, k *store.APIKey) error {
@@ -336,24 +301,13 @@ func (s *Store) writeKey(ctx context.Context, t *sql.Tx, k *store.APIKey) error 
 
 // UpdateAPIKey implements store.APIKeys.
 func (s *Store) UpdateAPIKey(ctx context.Context, id string, fn func(*store.APIKey) error) (*store.APIKey, error) {
-	var out *store.APIKey
-	err := tx(ctx, s.db, func(t *sql.Tx) error {
-		k, err := s.getForUpdate(ctx, t, id)
-		if err != nil {
-			return err
-		}
-		hash := k.Hash
-		if err := fn(k); err != nil {
-			return err
-		}
-		k.ID, k.Hash = id, hash
-		out = k
+	return updateRow(ctx, s, keyByID, id, scanKey, fn, func(t *sql.Tx, was, k *store.APIKey) error {
+		k.ID, k.Hash = id, was.Hash // they cannot change
 		if err := s.writeKey(ctx, t, k); err != nil {
 			return err
 		}
 		return s.announce(ctx, t, id)
 	})
-	return out, err
 }
 
 // RotateAPIKey implements store.APIKeys.
@@ -362,7 +316,7 @@ func (s *Store) RotateAPIKey(ctx context.Context, oldID string, successor *store
 		successor.Status = store.StatusActive
 	}
 	return tx(ctx, s.db, func(t *sql.Tx) error {
-		old, err := s.getForUpdate(ctx, t, oldID)
+		old, err := scanKey(s.lockRow(ctx, t, keyByID, oldID))
 		if err != nil {
 			return err
 		}

@@ -10,7 +10,10 @@ import (
 	"github.com/gatehouse-dev/gatehouse/store"
 )
 
-const userColumns = "id, username, password_hash, roles, tenant, disabled, created_at, updated_at"
+const (
+	userColumns = "id, username, password_hash, roles, tenant, disabled, created_at, updated_at"
+	userByID    = "SELECT " + userColumns + " FROM users WHERE id = ?"
+)
 
 func scanUser(row scanner) (*store.User, error) {
 	u := &store.User{}
@@ -53,7 +56,7 @@ func (s *Store) CreateUser(ctx context.Context, u *store.User) error {
 
 // GetUser implements store.Users.
 func (s *Store) GetUser(ctx context.Context, id string) (*store.User, error) {
-	return scanUser(s.db.QueryRowContext(ctx, s.q("SELECT "+userColumns+" FROM users WHERE id = ?"), id))
+	return scanUser(s.db.QueryRowContext(ctx, s.q(userByID), id))
 }
 
 // GetUserByName implements store.Users.
@@ -63,45 +66,17 @@ func (s *Store) GetUserByName(ctx context.Context, username string) (*store.User
 
 // ListUsers implements store.Users.
 func (s *Store) ListUsers(ctx context.Context) ([]*store.User, error) {
-	rows, err := s.db.QueryContext(ctx, "SELECT "+userColumns+" FROM users ORDER BY username")
-	if err != nil {
-		return nil, fmt.Errorf("sqlstore: list users: %w", err)
-	}
-	defer rows.Close()
-	var out []*store.User
-	for rows.Next() {
-		u, err := scanUser(rows)
-		if err != nil {
-			return nil, err
-		}
-		out = append(out, u)
-	}
-	return out, rows.Err()
+	return list(ctx, s, "list users", scanUser, "SELECT "+userColumns+" FROM users ORDER BY username")
 }
 
 // UpdateUser implements store.Users.
 func (s *Store) UpdateUser(ctx context.Context, id string, fn func(*store.User) error) (*store.User, error) {
-	var out *store.User
-	err := tx(ctx, s.db, func(t *sql.Tx) error {
-		q := "SELECT " + userColumns + " FROM users WHERE id = ?"
-		if s.d == Postgres {
-			q += " FOR UPDATE"
-		}
-		u, err := scanUser(t.QueryRowContext(ctx, s.q(q), id))
-		if err != nil {
-			return err
-		}
-		name := u.Username
-		if err := fn(u); err != nil {
-			return err
-		}
+	return updateRow(ctx, s, userByID, id, scanUser, fn, func(t *sql.Tx, was, u *store.User) error {
+		u.ID, u.Username = id, was.Username // they cannot change
 		if _, err := t.ExecContext(ctx, s.q("UPDATE users SET password_hash = ?, roles = ?, tenant = ?, disabled = ?, updated_at = ? WHERE id = ?"),
 			u.PasswordHash, rolesJSON(u.Roles), u.Tenant, b2i(u.Disabled), micros(u.UpdatedAt), id); err != nil {
 			return fmt.Errorf("sqlstore: update user: %w", err)
 		}
-		u.ID, u.Username = id, name
-		out = u
 		return nil
 	})
-	return out, err
 }
