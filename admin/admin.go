@@ -7,16 +7,20 @@
 package admin
 
 import (
-	"encoding/json"
+	"io"
+	"log/slog"
 	"net/http"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/gatehouse-dev/gatehouse/apikey"
+	"github.com/gatehouse-dev/gatehouse/edge"
 	"github.com/gatehouse-dev/gatehouse/policy"
 	"github.com/gatehouse-dev/gatehouse/problem"
 	"github.com/gatehouse-dev/gatehouse/revocation"
 	"github.com/gatehouse-dev/gatehouse/store"
-	"github.com/prometheus/client_golang/prometheus"
-	"github.com/prometheus/client_golang/prometheus/promhttp"
 )
 
 // Options configure the admin handler.
@@ -39,70 +43,95 @@ type Options struct {
 	// server's clients).
 	Clients store.OAuthClients
 	// ForwardAuth, when set, is served at /v1/forward-auth (no admin key:
-	// it authenticates the original request's own credentials).
+	// it authenticates the original request's own credentials, and runs
+	// its own edge stages: request id, access log).
 	ForwardAuth http.Handler
+	// AccessLog receives one JSON line per admin call (edge.AccessLog);
+	// nil writes none.
+	AccessLog io.Writer
+	// Log receives panics and failed access-log writes; nil: nowhere.
+	Log *slog.Logger
+	// Now is the clock of the admin API; nil means time.Now.
+	Now func() time.Time
 }
 
 // Handler returns the admin HTTP handler. Every response carries the
 // HDR-01 headers; unknown paths get a 404 problem.
 func Handler(o Options) http.Handler {
+	if o.Now == nil {
+		o.Now = time.Now
+	}
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
-		writeJSON(w, http.StatusOK, map[string]string{"status": "ok", "version": o.Version})
+		reply(w, http.StatusOK, map[string]string{"status": "ok", "version": o.Version})
 	})
 	mux.HandleFunc("GET /readyz", func(w http.ResponseWriter, r *http.Request) {
 		if o.Ready == nil || !o.Ready() {
 			problem.Write(w, r, problem.New(http.StatusServiceUnavailable, problem.TypeServiceUnavailable, "the gateway has not compiled its config yet"))
 			return
 		}
-		writeJSON(w, http.StatusOK, map[string]string{"status": "ready"})
+		reply(w, http.StatusOK, map[string]string{"status": "ready"})
 	})
 	mux.Handle("GET /metrics", promhttp.HandlerFor(o.Registry, promhttp.HandlerOpts{}))
 	if o.Keys != nil {
-		api := &keysAPI{m: o.Keys}
-		api.register(mux)
+		admin := adminAuth(o.Keys)
+		(&keysAPI{m: o.Keys, now: o.Now}).register(mux, admin)
 		if o.Decide != nil {
-			mux.HandleFunc("POST /v1/decide", api.admin(decideHandler(o.Decide)))
+			mux.HandleFunc("POST /v1/decide", admin(decideHandler(o.Decide)))
 		}
 		if o.Clients != nil {
-			c := &clientsAPI{st: o.Clients}
-			mux.HandleFunc("POST /v1/clients", api.admin(c.create))
-			mux.HandleFunc("GET /v1/clients", api.admin(c.list))
-			mux.HandleFunc("GET /v1/clients/{id}", api.admin(c.get))
-			mux.HandleFunc("POST /v1/clients/{id}/rotate-secret", api.admin(c.rotate))
-			mux.HandleFunc("POST /v1/clients/{id}/disable", api.admin(c.setDisabled(true)))
-			mux.HandleFunc("POST /v1/clients/{id}/enable", api.admin(c.setDisabled(false)))
-			mux.HandleFunc("DELETE /v1/clients/{id}", api.admin(c.delete))
+			c := &clientsAPI{st: o.Clients, now: o.Now}
+			mux.HandleFunc("POST /v1/clients", admin(c.create))
+			mux.HandleFunc("GET /v1/clients", admin(c.list))
+			mux.HandleFunc("GET /v1/clients/{id}", admin(c.get))
+			mux.HandleFunc("POST /v1/clients/{id}/rotate-secret", admin(c.rotate))
+			mux.HandleFunc("POST /v1/clients/{id}/disable", admin(c.setDisabled(true)))
+			mux.HandleFunc("POST /v1/clients/{id}/enable", admin(c.setDisabled(false)))
+			mux.HandleFunc("DELETE /v1/clients/{id}", admin(c.delete))
 		}
 		if o.Revocations != nil {
-			t := &tokensAPI{l: o.Revocations}
-			mux.HandleFunc("POST /v1/tokens/revoke", api.admin(t.revoke))
-			mux.HandleFunc("GET /v1/tokens/revoked", api.admin(t.list))
+			t := &tokensAPI{l: o.Revocations, now: o.Now}
+			mux.HandleFunc("POST /v1/tokens/revoke", admin(t.revoke))
+			mux.HandleFunc("GET /v1/tokens/revoked", admin(t.list))
 		}
 	}
-	if o.ForwardAuth != nil {
-		mux.Handle("/v1/forward-auth", o.ForwardAuth)
-		mux.Handle("/v1/forward-auth/", o.ForwardAuth)
-	}
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		h := w.Header()
-		h.Set("X-Content-Type-Options", "nosniff")
-		h.Set("Referrer-Policy", "no-referrer")
-		h.Set("Content-Security-Policy", "default-src 'none'; frame-ancestors 'none'")
-		h.Set("Cache-Control", "no-store")
-		if r.TLS != nil {
-			h.Set("Strict-Transport-Security", "max-age=63072000; includeSubDomains")
-		}
+	// The admin API runs the edge stages the public listener runs (its
+	// own answers are problems with a request id, one access-log line
+	// each); forward auth runs them inside its own chain.
+	api := edge.Chain(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if _, pattern := mux.Handler(r); pattern == "" {
 			problem.Write(w, r, problem.New(http.StatusNotFound, problem.TypeNotFound, "no such admin endpoint"))
 			return
 		}
 		mux.ServeHTTP(w, r) // sets the path values ({id}) that Handler does not
+	}),
+		edge.Recover{Log: o.Log}.Wrap,
+		edge.RequestID{Now: o.Now}.Wrap,
+		edge.AccessLog{Out: o.AccessLog, Enabled: o.AccessLog != nil, Log: o.Log, Now: o.Now}.Wrap,
+	)
+	if o.ForwardAuth != nil {
+		fa := http.NewServeMux()
+		fa.Handle("/v1/forward-auth", o.ForwardAuth)
+		fa.Handle("/v1/forward-auth/", o.ForwardAuth)
+		fa.Handle("/", api)
+		api = fa
+	}
+	// HDR-01 from the shared stage (HSTS on TLS), then the admin's own
+	// stricter CSP and no-store (HDR-02).
+	headers := func(tls bool) http.Handler {
+		return edge.SecurityHeaders{HSTS: tls}.Wrap(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			h := w.Header()
+			h.Set("Content-Security-Policy", "default-src 'none'; frame-ancestors 'none'")
+			h.Set("Cache-Control", "no-store")
+			api.ServeHTTP(w, r)
+		}))
+	}
+	overTLS, plain := headers(true), headers(false)
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.TLS != nil {
+			overTLS.ServeHTTP(w, r)
+			return
+		}
+		plain.ServeHTTP(w, r)
 	})
-}
-
-func writeJSON(w http.ResponseWriter, status int, v any) {
-	w.Header().Set("Content-Type", "application/json")
-	w.WriteHeader(status)
-	_ = json.NewEncoder(w).Encode(v)
 }

@@ -1,6 +1,8 @@
 package admin
 
 import (
+	"bytes"
+	"encoding/json"
 	"net/http/httptest"
 	"strings"
 	"sync/atomic"
@@ -42,5 +44,27 @@ func TestAdminEndpoints(t *testing.T) {
 	}
 	if rec := call("POST", "/metrics"); rec.Code != 404 && rec.Code != 405 {
 		t.Errorf("POST /metrics: %d", rec.Code)
+	}
+}
+
+// The admin listener runs the shared edge stages: every call gets a
+// request id, its problems carry it, and it has one access-log line.
+func TestAdminEdge(t *testing.T) {
+	var log bytes.Buffer
+	h := Handler(Options{Registry: prometheus.NewRegistry(), AccessLog: &log})
+	rec := httptest.NewRecorder()
+	h.ServeHTTP(rec, httptest.NewRequest("GET", "/nope?secret=1", nil))
+	id := rec.Header().Get("X-Request-Id")
+	if rec.Code != 404 || id == "" || !strings.Contains(rec.Body.String(), `"request_id":"`+id+`"`) {
+		t.Fatalf("%d %q %s", rec.Code, id, rec.Body)
+	}
+	var line struct {
+		RequestID string   `json:"request_id"`
+		Status    int      `json:"status"`
+		Problem   string   `json:"problem"`
+		QueryKeys []string `json:"query_keys"`
+	}
+	if err := json.Unmarshal(log.Bytes(), &line); err != nil || line.RequestID != id || line.Status != 404 || line.Problem == "" || strings.Contains(log.String(), "secret=1") {
+		t.Errorf("access-log line %s (%v)", log.String(), err)
 	}
 }

@@ -11,7 +11,10 @@ import (
 )
 
 // clientsAPI serves /v1/clients: the built-in OAuth server's clients.
-type clientsAPI struct{ st store.OAuthClients }
+type clientsAPI struct {
+	st  store.OAuthClients
+	now func() time.Time
+}
 
 type clientRequest struct {
 	ID           string   `json:"id"`
@@ -46,7 +49,7 @@ func (a *clientsAPI) create(w http.ResponseWriter, r *http.Request, _ string) {
 	}
 	c, secret, err := oauth.CreateClient(r.Context(), a.st, oauth.ClientOptions{ID: req.ID, Name: req.Name, Public: req.Public,
 		RedirectURIs: req.RedirectURIs, Grants: req.Grants, Scopes: req.Scopes,
-		Audiences: req.Audiences, Roles: req.Roles, Tenant: req.Tenant}, time.Now())
+		Audiences: req.Audiences, Roles: req.Roles, Tenant: req.Tenant}, a.now())
 	if err != nil {
 		a.fail(w, r, err)
 		return
@@ -80,7 +83,7 @@ func (a *clientsAPI) get(w http.ResponseWriter, r *http.Request, _ string) {
 }
 
 func (a *clientsAPI) rotate(w http.ResponseWriter, r *http.Request, _ string) {
-	secret, err := oauth.RotateSecret(r.Context(), a.st, r.PathValue("id"), time.Now())
+	secret, err := oauth.RotateSecret(r.Context(), a.st, r.PathValue("id"), a.now())
 	if err != nil {
 		a.fail(w, r, err)
 		return
@@ -98,7 +101,7 @@ func (a *clientsAPI) rotate(w http.ResponseWriter, r *http.Request, _ string) {
 func (a *clientsAPI) setDisabled(disabled bool) adminHandler {
 	return func(w http.ResponseWriter, r *http.Request, _ string) {
 		c, err := a.st.UpdateClient(r.Context(), r.PathValue("id"), func(c *store.OAuthClient) error {
-			c.Disabled, c.UpdatedAt = disabled, time.Now()
+			c.Disabled, c.UpdatedAt = disabled, a.now()
 			return nil
 		})
 		if err != nil {

@@ -6,8 +6,9 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/gatehouse-dev/gatehouse/store/sqlite"
 	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/gatehouse-dev/gatehouse/store/sqlite"
 )
 
 func TestClientsAPI(t *testing.T) {

@@ -6,12 +6,13 @@ import (
 	"fmt"
 	"io"
 	"net/http"
-	"slices"
 	"strings"
 	"time"
 
 	"github.com/gatehouse-dev/gatehouse/apikey"
+	"github.com/gatehouse-dev/gatehouse/authn/keyauth"
 	"github.com/gatehouse-dev/gatehouse/problem"
+	"github.com/gatehouse-dev/gatehouse/record"
 	"github.com/gatehouse-dev/gatehouse/store"
 )
 
@@ -24,42 +25,39 @@ const AdminRole = "gatehouse:admin"
 const maxAdminBody = 64 << 10
 
 // keysAPI serves /v1/keys.
-type keysAPI struct{ m *apikey.Manager }
+type keysAPI struct {
+	m   *apikey.Manager
+	now func() time.Time
+}
 
-func (a *keysAPI) register(mux *http.ServeMux) {
-	mux.HandleFunc("POST /v1/keys", a.admin(a.create))
-	mux.HandleFunc("GET /v1/keys", a.admin(a.list))
-	mux.HandleFunc("GET /v1/keys/{id}", a.admin(a.get))
-	mux.HandleFunc("POST /v1/keys/{id}/rotate", a.admin(a.rotate))
-	mux.HandleFunc("POST /v1/keys/{id}/revoke", a.admin(a.revoke))
-	mux.HandleFunc("DELETE /v1/keys/{id}", a.admin(a.revoke))
+func (a *keysAPI) register(mux *http.ServeMux, admin func(adminHandler) http.HandlerFunc) {
+	mux.HandleFunc("POST /v1/keys", admin(a.create))
+	mux.HandleFunc("GET /v1/keys", admin(a.list))
+	mux.HandleFunc("GET /v1/keys/{id}", admin(a.get))
+	mux.HandleFunc("POST /v1/keys/{id}/rotate", admin(a.rotate))
+	mux.HandleFunc("POST /v1/keys/{id}/revoke", admin(a.revoke))
+	mux.HandleFunc("DELETE /v1/keys/{id}", admin(a.revoke))
 }
 
 type adminHandler func(w http.ResponseWriter, r *http.Request, actor string)
 
-// admin authenticates the caller with an API key that has AdminRole.
-func (a *keysAPI) admin(h adminHandler) http.HandlerFunc {
-	return func(w http.ResponseWriter, r *http.Request) {
-		v := r.Header.Get("Authorization")
-		if len(v) < 8 || !strings.EqualFold(v[:7], "bearer ") {
-			w.Header().Set("WWW-Authenticate", `Bearer realm="gatehouse-admin"`)
-			problem.Write(w, r, problem.New(http.StatusUnauthorized, problem.TypeUnauthorized, "an admin API key is required (Authorization: Bearer)"))
-			return
+// adminAuth authenticates admin calls: an API key in the Authorization
+// header with AdminRole, checked by the same authenticator (and answered
+// with the same problems) as the gateway's routes.
+func adminAuth(m *apikey.Manager) func(adminHandler) http.HandlerFunc {
+	auth := &keyauth.Authenticator{Manager: m, Headers: []string{keyauth.HeaderAuthorization}, Roles: []string{AdminRole}, Realm: "gatehouse-admin"}
+	return func(h adminHandler) http.HandlerFunc {
+		return func(w http.ResponseWriter, r *http.Request) {
+			p, err := auth.Check(r)
+			if p != nil {
+				record.From(r.Context()).SetPrincipal(p)
+			}
+			if err != nil {
+				auth.Fail(w, r, err)
+				return
+			}
+			h(w, r, "admin-key:"+p.KeyID)
 		}
-		rec, err := a.m.Verify(r.Context(), strings.TrimSpace(v[7:]))
-		switch {
-		case errors.Is(err, apikey.ErrUnavailable):
-			problem.Write(w, r, problem.New(http.StatusServiceUnavailable, problem.TypeServiceUnavailable, "the key store is unreachable").Wrap(err))
-			return
-		case err != nil:
-			w.Header().Set("WWW-Authenticate", `Bearer realm="gatehouse-admin", error="invalid_token"`)
-			problem.Write(w, r, problem.New(http.StatusUnauthorized, problem.TypeUnauthorized, "the API key is not valid").Wrap(err))
-			return
-		case !slices.Contains(rec.Roles, AdminRole):
-			problem.Write(w, r, problem.New(http.StatusForbidden, problem.TypeForbidden, "this key may not use the admin API").Wrap(fmt.Errorf("key %s lacks role %s", rec.ID, AdminRole)))
-			return
-		}
-		h(w, r, "admin-key:"+rec.ID)
 	}
 }
 

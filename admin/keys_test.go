@@ -11,10 +11,11 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/prometheus/client_golang/prometheus"
+
 	"github.com/gatehouse-dev/gatehouse/apikey"
 	"github.com/gatehouse-dev/gatehouse/policy"
 	"github.com/gatehouse-dev/gatehouse/store/sqlite"
-	"github.com/prometheus/client_golang/prometheus"
 )
 
 func keysServer(t *testing.T) (h http.Handler, m *apikey.Manager, adminKey, userKey string) {

@@ -11,7 +11,10 @@ import (
 
 // tokensAPI serves /v1/tokens: revocation of JWT access tokens (by jti) and
 // of every token of a subject, for each issuer (JWT-09).
-type tokensAPI struct{ l *revocation.List }
+type tokensAPI struct {
+	l   *revocation.List
+	now func() time.Time
+}
 
 // DefaultRevocationFor is how long a revocation lasts when the request does
 // not say: longer than any access token lifetime worth accepting.
@@ -58,7 +61,7 @@ func (a *tokensAPI) revoke(w http.ResponseWriter, r *http.Request, actor string)
 		bad("a field is too long")
 		return
 	}
-	now := time.Now()
+	now := a.now()
 	until := now.Add(DefaultRevocationFor)
 	if req.Until != nil {
 		if !req.Until.After(now) {

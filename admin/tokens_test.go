@@ -6,9 +6,10 @@ import (
 	"testing"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+
 	"github.com/gatehouse-dev/gatehouse/revocation"
 	"github.com/gatehouse-dev/gatehouse/store/sqlite"
-	"github.com/prometheus/client_golang/prometheus"
 )
 
 func TestTokensAPI(t *testing.T) {

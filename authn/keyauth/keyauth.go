@@ -9,6 +9,7 @@ package keyauth
 
 import (
 	"errors"
+	"fmt"
 	"net/http"
 	"slices"
 	"strings"
@@ -32,6 +33,8 @@ type Authenticator struct {
 	Manager *apikey.Manager
 	Headers []string // HeaderAuthorization and/or HeaderXAPIKey; empty means both
 	Scopes  []string // every one is required
+	Roles   []string // every one is required (403 without)
+	Realm   string   // the challenge's realm; empty means "gatehouse"
 }
 
 // Errors of Check besides the manager's.
@@ -39,6 +42,7 @@ var (
 	ErrMissing      = errors.New("authn: no API key presented")
 	ErrInQuery      = errors.New("authn: API key sent in the URL query")
 	ErrScope        = errors.New("authn: the key lacks a required scope")
+	ErrRole         = errors.New("authn: the key lacks a required role")
 	maxKeyHeaderLen = 256
 )
 
@@ -61,6 +65,11 @@ func (a *Authenticator) Check(r *http.Request) (*identity.Principal, error) {
 	for _, s := range a.Scopes {
 		if !slices.Contains(rec.Scopes, s) {
 			return principal(rec), ErrScope
+		}
+	}
+	for _, role := range a.Roles {
+		if !slices.Contains(rec.Roles, role) {
+			return principal(rec), fmt.Errorf("%w: key %s lacks %s", ErrRole, rec.ID, role)
 		}
 	}
 	return principal(rec), nil
@@ -109,9 +118,13 @@ func (a *Authenticator) Wrap(next http.Handler) http.Handler {
 // Fail answers a failed Check: 400 for an ambiguous credential or a key in
 // the URL, 401 with a challenge for a missing or invalid key (one answer
 // for unknown, expired, revoked and rotated-out keys), 403 for a missing
-// scope, 503 when keys cannot be checked.
+// scope or role, 503 when keys cannot be checked.
 func (a *Authenticator) Fail(w http.ResponseWriter, r *http.Request, err error) {
-	challenge := `Bearer realm="gatehouse"`
+	realm := a.Realm
+	if realm == "" {
+		realm = "gatehouse"
+	}
+	challenge := `Bearer realm="` + realm + `"`
 	switch {
 	case errors.Is(err, credential.ErrAmbiguous):
 		problem.Write(w, r, problem.New(http.StatusBadRequest, problem.TypeBadRequest, "send one credential: one Authorization or X-API-Key header, not both with different values").Wrap(err))
@@ -123,6 +136,8 @@ func (a *Authenticator) Fail(w http.ResponseWriter, r *http.Request, err error) 
 	case errors.Is(err, ErrScope):
 		w.Header().Set("WWW-Authenticate", challenge+`, error="insufficient_scope", scope="`+strings.Join(a.Scopes, " ")+`"`)
 		problem.Write(w, r, problem.New(http.StatusForbidden, problem.TypeForbidden, "the API key lacks a scope this route requires").Wrap(err))
+	case errors.Is(err, ErrRole):
+		problem.Write(w, r, problem.New(http.StatusForbidden, problem.TypeForbidden, "the API key lacks a role this endpoint requires").Wrap(err))
 	case errors.Is(err, apikey.ErrUnavailable):
 		w.Header().Set("Retry-After", "1")
 		problem.Write(w, r, problem.New(http.StatusServiceUnavailable, problem.TypeServiceUnavailable, "API keys cannot be checked right now").Wrap(err))

@@ -228,7 +228,8 @@ func Run(ctx context.Context, o Options) error {
 		}
 	}
 	ah := admin.Handler(admin.Options{Ready: isReady.Load, Registry: gw.Metrics().Registry, Version: o.Version, Keys: keyManager,
-		Decide: gw.Decide, ForwardAuth: gw.ForwardAuth(), Revocations: revoked, Clients: clientStore(authServer, st)})
+		Decide: gw.Decide, ForwardAuth: gw.ForwardAuth(), Revocations: revoked, Clients: clientStore(authServer, st),
+		AccessLog: accessLogOf(cfg, accessLog), Log: log})
 	if err := listen("admin", cfg.Admin.Address, ah, adminTLS); err != nil {
 		return err
 	}
@@ -613,4 +614,13 @@ func VersionInfo(version string) string {
 		out += fmt.Sprintf("  %s %s\n", m.Path, v)
 	}
 	return out
+}
+
+// accessLogOf is the admin listener's access log: the gateway's, unless
+// log.access_log turns it off.
+func accessLogOf(cfg *gatehouse.Config, w io.Writer) io.Writer {
+	if !cfg.Log.AccessLog() {
+		return nil
+	}
+	return w
 }
