@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"net/url"
 	"regexp"
 	"runtime/debug"
 	"strings"
@@ -209,12 +210,16 @@ func (s *Limits) Check(r *http.Request) (*http.Request, *problem.Problem) {
 		r2 := *r
 		r2.Host = host
 		if pathChanged {
-			u := *r.URL
-			u.Path, u.RawPath = decoded, normal
-			if normal == decoded {
-				u.RawPath = ""
+			u := url.URL{Path: decoded}
+			if u.EscapedPath() != normal {
+				// Keep the normal form as sent on: Go would otherwise
+				// re-escape sub-delimiters ('!' as %21), and the upstream
+				// would get another path than the one decided on.
+				u.RawPath = normal
 			}
-			r2.URL = &u
+			u2 := *r.URL
+			u2.Path, u2.RawPath = u.Path, u.RawPath
+			r2.URL = &u2
 		}
 		r = &r2
 	}
