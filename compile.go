@@ -267,7 +267,7 @@ func (s *snapshot) compileRoute(rc *Route) (*route, error) {
 	if rt.authorize, err = s.compileAuthorize(rc); err != nil {
 		return nil, err
 	}
-	if rt.validate, rt.responses, err = s.compileOpenAPI(rc); err != nil {
+	if rt.openapi, rt.openapiResponses, err = s.compileOpenAPI(rc); err != nil {
 		return nil, err
 	}
 	rt.concurrency = s.compileConcurrency(rc)
@@ -444,7 +444,7 @@ func (s *snapshot) compileAuthorize(rc *Route) (stage, error) {
 // compileOpenAPI builds a route's OpenAPI stages: the request check and,
 // when responses are checked, the response check.
 func (s *snapshot) compileOpenAPI(rc *Route) (req, resp stage, err error) {
-	vc := rc.Validate
+	vc := rc.OpenAPI
 	if vc == nil {
 		return nil, nil, nil
 	}

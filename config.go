@@ -138,20 +138,20 @@ type Limits struct {
 
 // Route is one route: what it matches and where it sends the request.
 type Route struct {
-	Name         string          `yaml:"name" doc:"Unique route name, used in logs and metrics."`
-	Match        Match           `yaml:"match" doc:"What the route matches."`
-	Upstream     Upstream        `yaml:"upstream" doc:"Where matched requests go."`
-	MaxBodyBytes *ByteSize       `yaml:"max_body_bytes" doc:"Body limit of this route, overriding limits.max_body_bytes."`
-	Browser      bool            `yaml:"browser" doc:"A browser page: plain-HTTP requests are redirected (308) to HTTPS instead of refused."`
-	RateLimit    *RouteRateLimit `yaml:"rate_limit" doc:"Rate limits of this route (GCRA), checked before and after authentication."`
-	Auth         *RouteAuth      `yaml:"auth" doc:"How callers of this route authenticate."`
-	Authorize    *Authorize      `yaml:"authorize" doc:"Decide every request of this route with the Cedar policies (default deny)."`
-	Validate     *Validate       `yaml:"validate" doc:"Check requests, and optionally responses, against an OpenAPI 3.0/3.1 document (after authorization)."`
+	Name         string             `yaml:"name" doc:"Unique route name, used in logs and metrics."`
+	Match        Match              `yaml:"match" doc:"What the route matches."`
+	Upstream     Upstream           `yaml:"upstream" doc:"Where matched requests go."`
+	MaxBodyBytes *ByteSize          `yaml:"max_body_bytes" doc:"Body limit of this route, overriding limits.max_body_bytes."`
+	Browser      bool               `yaml:"browser" doc:"A browser page: plain-HTTP requests are redirected (308) to HTTPS instead of refused."`
+	RateLimit    *RouteRateLimit    `yaml:"rate_limit" doc:"Rate limits of this route (GCRA), checked before and after authentication."`
+	Auth         *RouteAuth         `yaml:"auth" doc:"How callers of this route authenticate."`
+	Authorize    *Authorize         `yaml:"authorize" doc:"Decide every request of this route with the Cedar policies (default deny)."`
+	OpenAPI      *OpenAPIValidation `yaml:"validate" doc:"Check requests, and optionally responses, against an OpenAPI 3.0/3.1 document (after authorization)."`
 }
 
-// Validate names a route's OpenAPI document and how it is enforced. Routes
+// OpenAPIValidation names a route's OpenAPI document and how it is enforced. Routes
 // that name the same document with the same settings share one compiled copy.
-type Validate struct {
+type OpenAPIValidation struct {
 	OpenAPI             string   `yaml:"openapi" doc:"OpenAPI 3.0 or 3.1 document (YAML or JSON). Relative $refs resolve against its directory. Paths in it are the upstream's (after strip_prefix)."`
 	Mode                string   `yaml:"mode" enum:"enforce,report" doc:"enforce (default): refuse failing requests (400, 415, 404/405 when strict). report: pass them on and count them (log and gatehouse_validation_failures_total)."`
 	Strict              bool     `yaml:"strict" doc:"Operations the document does not declare get 404 (path) or 405 (method) instead of passing unchecked."`
@@ -424,7 +424,7 @@ func (c *Config) applyDefaults() {
 		setDefault(&u.IdleConnTimeout, Duration(defaultIdleConnTimeout))
 		setDefault(&u.MaxIdleConnsPerHost, defaultIdlePerHost)
 		setDefault(&u.UnhealthyFor, Duration(defaultUnhealthyFor))
-		if vc := c.Routes[i].Validate; vc != nil {
+		if vc := c.Routes[i].OpenAPI; vc != nil {
 			setDefault(&vc.Mode, "enforce")
 			setDefault(&vc.Responses, "off")
 			setDefault(&vc.MaxDepth, apispec.DefaultMaxDepth)
@@ -476,7 +476,7 @@ func (c *Config) DependentFiles() (files, dirs []string) {
 		add(&files, p)
 	}
 	for i := range c.Routes {
-		if vc := c.Routes[i].Validate; vc != nil && vc.OpenAPI != "" {
+		if vc := c.Routes[i].OpenAPI; vc != nil && vc.OpenAPI != "" {
 			add(&files, vc.OpenAPI)
 			add(&dirs, filepath.Dir(vc.OpenAPI))
 		}

@@ -293,8 +293,8 @@ func (v *validator) routes() {
 		if a := r.Authorize; a != nil {
 			v.authorize(p+".authorize", r, a)
 		}
-		if vc := r.Validate; vc != nil {
-			v.validateSpec(p+".validate", vc)
+		if vc := r.OpenAPI; vc != nil {
+			v.checkOpenAPI(p+".validate", vc)
 		}
 		if r.Auth != nil && r.Auth.JWT != nil {
 			v.routeJWT(p+".auth.jwt", r.Auth.JWT)
@@ -566,10 +566,10 @@ func placeholdersInPathOnly(raw string) bool {
 	return true
 }
 
-// validateSpec checks a route's validate block and compiles its document,
+// checkOpenAPI checks a route's validate block and compiles its document,
 // so a broken document fails the load (and `gatehouse validate`) with the
 // file and the place in it.
-func (v *validator) validateSpec(p string, vc *Validate) {
+func (v *validator) checkOpenAPI(p string, vc *OpenAPIValidation) {
 	n := len(v.errs)
 	if vc.OpenAPI == "" {
 		v.errf(p+".openapi", "is required")

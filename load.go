@@ -40,13 +40,13 @@ type specKey struct {
 	remote                string
 }
 
-func (vc *Validate) options() (specKey, apispec.Options) {
+func (vc *OpenAPIValidation) options() (specKey, apispec.Options) {
 	o := apispec.Options{Strict: vc.Strict, RejectUnknownFields: vc.RejectUnknownFields, MaxDepth: vc.MaxDepth, AllowRemoteRefs: vc.AllowRemoteRefs}
 	return specKey{vc.OpenAPI, vc.Strict, vc.RejectUnknownFields, vc.MaxDepth, strings.Join(vc.AllowRemoteRefs, "\n")}, o
 }
 
 // spec returns the compiled document of vc, loading it once.
-func (d *documents) spec(vc *Validate) (*apispec.Spec, error) {
+func (d *documents) spec(vc *OpenAPIValidation) (*apispec.Spec, error) {
 	key, o := vc.options()
 	d.mu.Lock()
 	defer d.mu.Unlock()

@@ -71,7 +71,7 @@ func (s *snapshot) routeChain(rt *route, upstream http.Handler) http.Handler {
 	return chain(upstream,
 		[]stage{rt.bodyLimit},
 		rt.checks(),
-		[]stage{rt.validate, rt.concurrency, rt.responses},
+		[]stage{rt.openapi, rt.concurrency, rt.openapiResponses},
 	)
 }
 

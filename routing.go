@@ -26,14 +26,14 @@ type route struct {
 	chain   http.Handler // the whole route, ending in the proxy
 	check   http.Handler // the checks alone, answering 200: forward auth
 
-	bodyLimit   stage
-	preAuth     stage // rate limit by pre-auth keys
-	authn       stage // nil for public routes
-	postAuth    stage // rate limit by principal
-	authorize   stage // Cedar policies
-	validate    stage // OpenAPI request check
-	concurrency stage
-	responses   stage // OpenAPI response check
+	bodyLimit        stage
+	preAuth          stage // rate limit by pre-auth keys
+	authn            stage // nil for public routes
+	postAuth         stage // rate limit by principal
+	authorize        stage // Cedar policies
+	openapi          stage // OpenAPI request check
+	concurrency      stage
+	openapiResponses stage // OpenAPI response check
 }
 
 // ServeHTTP is called by the mux for a matched request.

@@ -27,6 +27,19 @@ type List struct {
 	subs  map[key]time.Time // issuer and subject -> until
 	after int64             // highest Seq applied
 	ok    atomic.Bool       // the last sync succeeded
+	// synced is closed (and replaced) when a Sync succeeds; under mu.
+	synced chan struct{}
+}
+
+// Synced returns a channel that is closed when the next Sync succeeds
+// (for callers that wait for a revocation to arrive).
+func (l *List) Synced() <-chan struct{} {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.synced == nil {
+		l.synced = make(chan struct{})
+	}
+	return l.synced
 }
 
 // New returns an empty list following st.
@@ -144,6 +157,10 @@ func (l *List) Sync(ctx context.Context) error {
 		if !now.Before(until) {
 			delete(l.subs, key)
 		}
+	}
+	if l.synced != nil {
+		close(l.synced)
+		l.synced = nil
 	}
 	l.mu.Unlock()
 	return nil

@@ -260,8 +260,8 @@ func TestValidateSharesDocuments(t *testing.T) {
 	if cfg.docs == nil || len(cfg.docs.specs) != 1 {
 		t.Fatalf("validation loaded %v documents, want 1", cfg.docs)
 	}
-	a, errA := cfg.documents().spec(cfg.Routes[0].Validate)
-	b, errB := cfg.documents().spec(cfg.Routes[1].Validate)
+	a, errA := cfg.documents().spec(cfg.Routes[0].OpenAPI)
+	b, errB := cfg.documents().spec(cfg.Routes[1].OpenAPI)
 	if errA != nil || errB != nil || a == nil || a != b {
 		t.Fatal("document compiled twice")
 	}
