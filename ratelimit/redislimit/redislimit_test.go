@@ -266,3 +266,39 @@ func BenchmarkRedisDecision(b *testing.B) {
 		}
 	})
 }
+
+// Callers whose context ends (clients that disconnect, HTTP/2 streams
+// reset mid-request) say nothing about Redis: however many there are, the
+// breaker stays closed and no error is reported, so they cannot switch the
+// limiter to its failure modes (with "open", admitting everyone).
+func TestCallerCancellationIsNotARedisFailure(t *testing.T) {
+	var errs, opened atomic.Int64
+	l := newLimiter(t, redisAddr(t), prefix(t), Options{Timeout: time.Second,
+		OnError: func(error) { errs.Add(1) }, OnFallback: func(a bool) {
+			if a {
+				opened.Add(1)
+			}
+		}})
+	p := &ratelimit.Policy{Name: "p", Limit: 10, Window: time.Hour, Failure: ratelimit.FailOpen}
+	cancelled, cancel := context.WithCancel(context.Background())
+	cancel()
+	expired, cancel2 := context.WithDeadline(context.Background(), time.Now().Add(-time.Second))
+	defer cancel2()
+	for i := range 20 {
+		ctx := cancelled
+		if i%2 == 1 {
+			ctx = expired
+		}
+		if _, err := l.Allow(ctx, "k", []*ratelimit.Policy{p}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if l.FallbackActive() || opened.Load() != 0 || errs.Load() != 0 {
+		t.Fatalf("after 20 ended contexts: fallback %v, opened %d times, %d errors reported", l.FallbackActive(), opened.Load(), errs.Load())
+	}
+	// Redis decides again (the open failure mode would report the full limit).
+	ds, err := l.Allow(context.Background(), "k", []*ratelimit.Policy{p})
+	if err != nil || !ds[0].Allowed || ds[0].Remaining != 9 {
+		t.Fatalf("live call: %+v %v", ds, err)
+	}
+}
