@@ -62,7 +62,7 @@ func TestDecideGCRA(t *testing.T) {
 }
 
 func TestPolicyValidate(t *testing.T) {
-	for _, p := range []Policy{{Limit: 1, Window: time.Second}, {Name: "a", Window: time.Second}, {Name: "a", Limit: 1}, {Name: "a", Limit: 1, Window: time.Second, Burst: -1}, {Name: "a", Limit: 1e10, Window: time.Second}} {
+	for _, p := range []Policy{{Limit: 1, Window: time.Second}, {Name: "a", Window: time.Second}, {Name: "a", Limit: 1}, {Name: "a", Limit: 1, Window: time.Second, Burst: -1}, {Name: "a", Limit: 1e10, Window: time.Second}, {Name: "a", Limit: 1, Window: time.Hour, Burst: 1e7}, {Name: "a", Limit: 1, Window: 200 * 365 * 24 * time.Hour}} {
 		if p.Validate() == nil {
 			t.Errorf("%+v validated", p)
 		}
