@@ -5,7 +5,8 @@
 // than Burst emission intervals past now.
 //
 // Decide is pure (the math); Memory is a sharded, bounded in-process
-// backend; ratelimit/redislimit shares counters between instances. Stage
+// backend; ratelimit/redislimit shares counters between instances;
+// ratelimit/limitertest is the conformance suite both pass. Stage
 // builds the HTTP stage: keys from the request, 429 problems with
 // Retry-After, and the RateLimit-Policy / RateLimit headers of
 // draft-ietf-httpapi-ratelimit-headers-10 (RL-01, RL-02).
