@@ -472,6 +472,13 @@ func (v *validator) routeRateLimit(p string, rl *RouteRateLimit) {
 		}
 		if rp.Burst < 0 {
 			v.errf(pp+".burst", "must not be negative")
+		} else if burst := rp.Burst; rp.Limit > 0 && rp.Window > 0 {
+			if burst == 0 {
+				burst = rp.Limit
+			}
+			if iv := rp.Window.D() / time.Duration(rp.Limit); iv > 0 && int64(burst) > int64(ratelimit.MaxTolerance/iv) {
+				v.errf(pp+".burst", "burst × window / limit must not exceed %v", ratelimit.MaxTolerance)
+			}
 		}
 		v.keyParts(pp+".key", rp.Key)
 		v.oneOf(pp+".stage", rp.Stage, "pre_auth", "post_auth")

@@ -800,6 +800,7 @@ routes:
 func TestRateLimitConfigErrors(t *testing.T) {
 	for _, tc := range []struct{ src, path, msg string }{
 		{"rate_limit: {policies: [{name: a, limit: 0, window: 1s}]}", "routes[0].rate_limit.policies[0].limit", "greater than zero"},
+		{"rate_limit: {policies: [{name: a, limit: 1, window: 1h, burst: 10000000}]}", "routes[0].rate_limit.policies[0].burst", "must not exceed"},
 		{"rate_limit: {policies: [{name: a, limit: 5, window: 1s, key: [subject], stage: pre_auth}]}", "routes[0].rate_limit.policies[0].key[0]", "not known before authentication"},
 		{"rate_limit: {policies: [{name: a, limit: 5, window: 1s, key: [cookie]}]}", "routes[0].rate_limit.policies[0].key[0]", "unknown key part"},
 		{"rate_limit: {policies: [{name: a, limit: 5, window: 1s}, {name: a, limit: 6, window: 1s}]}", "routes[0].rate_limit.policies[1].name", "duplicate policy"},

@@ -54,9 +54,12 @@ func TestDependencyHygiene(t *testing.T) {
 		"authn", "authn/credential", "authn/keyauth", "authn/jwt", "policy", "apispec", "oauth", "revocation", "audit", "store"}
 	// Core packages: the gateway and every capability; the drivers live in
 	// leaf packages (ratelimit/redislimit, store/*) that only the process
-	// wiring (internal/server, the CLI) imports.
+	// wiring (internal/server, the CLI) imports. The conformance suites
+	// (store/storetest, ratelimit/limitertest) are test-support leaves:
+	// they import testing, and only tests import them.
 	core := append([]string{"", "admin", "internal/jsonenc"}, capability...)
 	forbiddenInCore := []string{"testing", "github.com/jackc/pgx", "modernc.org/sqlite", "github.com/redis/go-redis"}
+	testSupport := []string{mod + "/store/storetest", mod + "/ratelimit/limitertest"}
 	for _, line := range strings.Split(strings.TrimSpace(string(out)), "\n") {
 		fields := strings.Fields(line)
 		pkg, deps := fields[0], fields[1:]
@@ -68,6 +71,11 @@ func TestDependencyHygiene(t *testing.T) {
 			}
 		}
 		for _, d := range deps {
+			for _, ts := range testSupport {
+				if d == ts {
+					t.Errorf("package %s depends on the test-support package %s outside its tests", pkg, d)
+				}
+			}
 			for _, f := range forbiddenInCore {
 				if isCore && (d == f || strings.HasPrefix(d, f+"/")) {
 					t.Errorf("core package %s depends on %s", pkg, d)

@@ -5,8 +5,10 @@
 // than Burst emission intervals past now.
 //
 // Decide is pure (the math); Memory is a sharded, bounded in-process
-// backend; ratelimit/redislimit shares counters between instances. Stage
-// (NewStage) is the HTTP stage, with a pure Check: keys from the request, 429 problems with
+// backend; ratelimit/redislimit shares counters between instances;
+// ratelimit/limitertest is the conformance suite both pass. Stage
+// (NewStage) is the HTTP stage, with a pure Check: keys from the request,
+// 429 problems with
 // Retry-After, and the RateLimit-Policy / RateLimit headers of
 // draft-ietf-httpapi-ratelimit-headers-10 (RL-01, RL-02).
 package ratelimit
@@ -52,9 +54,17 @@ func (p Policy) Validate() error {
 		return fmt.Errorf("ratelimit: policy %s: burst must not be negative", p.Name)
 	case p.Window/time.Duration(p.Limit) <= 0:
 		return fmt.Errorf("ratelimit: policy %s: more than one request per nanosecond", p.Name)
+	case p.burst() > int64(MaxTolerance/p.Interval()):
+		return fmt.Errorf("ratelimit: policy %s: burst × window / limit must not exceed %v", p.Name, MaxTolerance)
 	}
 	return nil
 }
+
+// MaxTolerance bounds a policy's Tolerance (Burst emission intervals,
+// the Window when Burst is Limit): theoretical arrival times are stored as
+// Unix nanoseconds (and in Redis as microseconds in a Lua double), which a
+// longer tolerance would overflow, refusing every request for decades.
+const MaxTolerance = 100 * 365 * 24 * time.Hour
 
 // Interval is the emission interval: the time one request "costs".
 func (p Policy) Interval() time.Duration { return p.Window / time.Duration(p.Limit) }

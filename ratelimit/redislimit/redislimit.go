@@ -95,8 +95,9 @@ type Options struct {
 	Threshold int
 	Cooldown  time.Duration
 	Now       func() time.Time
-	// OnError is told of every failed call; OnFallback when the breaker
-	// opens (true) or closes (false).
+	// OnError is told of every failed call (not of calls whose context
+	// the caller ended); OnFallback when the breaker opens (true) or
+	// closes (false).
 	OnError    func(error)
 	OnFallback func(active bool)
 }
@@ -141,17 +142,30 @@ func New(o Options) *Limiter {
 // FallbackActive reports whether the breaker is open (Redis is not called).
 func (l *Limiter) FallbackActive() bool { return l.open.Load() }
 
-// Allow implements ratelimit.Limiter.
+// Allow implements ratelimit.Limiter. A call whose ctx is done gets no
+// decision from Redis: the policies' failure modes apply, and the breaker
+// does not count it as a failure.
 func (l *Limiter) Allow(ctx context.Context, key string, policies []*ratelimit.Policy) ([]ratelimit.Decision, error) {
 	probe, skip := l.gate()
 	if !skip {
 		ds, err := l.call(ctx, key, policies)
-		l.record(err, probe)
-		if err == nil {
+		switch {
+		case err == nil:
+			l.record(nil, probe)
 			return ds, nil
-		}
-		if l.o.OnError != nil {
-			l.o.OnError(err)
+		case ctx.Err() != nil:
+			// The caller gave up (a client that went away, its own
+			// deadline): that says nothing about Redis, so it neither
+			// counts towards the breaker nor is reported; otherwise
+			// callers that cancel could open the breaker for everyone.
+			if probe {
+				l.probing.Store(false)
+			}
+		default:
+			l.record(err, probe)
+			if l.o.OnError != nil {
+				l.o.OnError(err)
+			}
 		}
 	}
 	return l.fallback(key, policies)

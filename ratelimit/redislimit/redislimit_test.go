@@ -5,7 +5,6 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"errors"
-
 	"net"
 	"os"
 	"slices"
@@ -15,6 +14,7 @@ import (
 	"time"
 
 	"github.com/gatehouse-dev/gatehouse/ratelimit"
+	"github.com/gatehouse-dev/gatehouse/ratelimit/limitertest"
 	"github.com/redis/go-redis/v9"
 )
 
@@ -51,6 +51,71 @@ func newLimiter(t testing.TB, addr, pfx string, o Options) *Limiter {
 	return New(o)
 }
 
+// The conformance suite against the real Redis, one key prefix per subtest.
+// Redis takes its time from the server, which a test cannot set: Advance
+// moves the subtest's stored arrival times back instead (GCRA decides on
+// TAT - now alone, so that is the same as moving the clock forward), and
+// Drift allows for the real time a subtest takes.
+func TestConformance(t *testing.T) {
+	addr := redisAddr(t)
+	limitertest.Run(t, func(t *testing.T) limitertest.Backend {
+		pfx := prefix(t)
+		// A long timeout: under -race on a loaded machine a healthy call
+		// can exceed the 5 ms default, and the suite's policies fail closed.
+		l := newLimiter(t, addr, pfx, Options{Timeout: time.Second})
+		c := l.o.Client
+		t.Cleanup(func() { // the suite's buckets live up to a century
+			if keys := prefixKeys(t, c, pfx); len(keys) > 0 {
+				if err := c.Del(context.Background(), keys...).Err(); err != nil {
+					t.Errorf("cleanup: %v", err)
+				}
+			}
+		})
+		return limitertest.Backend{Limiter: l, Drift: limitertest.MaxDrift, Advance: func(d time.Duration) {
+			t.Helper()
+			if keys := prefixKeys(t, c, pfx); len(keys) > 0 {
+				if err := shift.Run(context.Background(), c, keys, d.Microseconds()).Err(); err != nil {
+					t.Fatalf("advance: %v", err)
+				}
+			}
+		}}
+	})
+}
+
+// shift moves every TAT in KEYS back by ARGV[1] microseconds, keeping the
+// expiry the limiter's script would give it; a TAT now passed is a full
+// bucket, the same as no key.
+var shift = redis.NewScript(`
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000000 + tonumber(t[2])
+for _, key in ipairs(KEYS) do
+  local tat = tonumber(redis.call('GET', key))
+  if tat ~= nil then
+    tat = tat - tonumber(ARGV[1])
+    if tat <= now then
+      redis.call('DEL', key)
+    else
+      redis.call('SET', key, string.format('%.0f', tat), 'PX', math.floor((tat - now) / 1000) + 1)
+    end
+  end
+end
+return 0
+`)
+
+// prefixKeys lists the keys under pfx (a prefix with no glob characters).
+func prefixKeys(t *testing.T, c redis.UniversalClient, pfx string) []string {
+	t.Helper()
+	var keys []string
+	iter := c.Scan(context.Background(), 0, pfx+"*", 1000).Iterator()
+	for iter.Next(context.Background()) {
+		keys = append(keys, iter.Val())
+	}
+	if err := iter.Err(); err != nil {
+		t.Fatalf("scan: %v", err)
+	}
+	return keys
+}
+
 // RL-04: three instances with their own clients hammering one key admit at
 // most the limit (+1%) and not less than 99% of it.
 func TestSharedLimitAcrossInstances(t *testing.T) {
@@ -85,26 +150,6 @@ func TestSharedLimitAcrossInstances(t *testing.T) {
 	t.Logf("3 instances x 8 goroutines, 3000 requests, limit 1000: admitted %d", n)
 	if n > 1010 || n < 990 {
 		t.Fatalf("admitted %d, want 990..1010", n)
-	}
-}
-
-func TestRemainingAndReset(t *testing.T) {
-	l := newLimiter(t, redisAddr(t), prefix(t), Options{Timeout: 50 * time.Millisecond})
-	p := &ratelimit.Policy{Name: "p", Limit: 10, Window: 10 * time.Second, Burst: 3}
-	q := &ratelimit.Policy{Name: "q", Limit: 100, Window: time.Minute}
-	var ds []ratelimit.Decision
-	var err error
-	for range 3 {
-		if ds, err = l.Allow(context.Background(), "k", []*ratelimit.Policy{p, q}); err != nil {
-			t.Fatal(err)
-		}
-	}
-	if !ds[0].Allowed || ds[0].Remaining != 0 || ds[1].Remaining != 97 {
-		t.Fatalf("after 3: %+v %+v", ds[0], ds[1])
-	}
-	ds, _ = l.Allow(context.Background(), "k", []*ratelimit.Policy{p, q})
-	if ds[0].Allowed || ds[0].RetryAfter <= 0 || ds[0].RetryAfter > time.Second || !ds[1].Allowed {
-		t.Fatalf("4th: %+v %+v", ds[0], ds[1])
 	}
 }
 
@@ -265,4 +310,40 @@ func BenchmarkRedisDecision(b *testing.B) {
 			}
 		}
 	})
+}
+
+// Callers whose context ends (clients that disconnect, HTTP/2 streams
+// reset mid-request) say nothing about Redis: however many there are, the
+// breaker stays closed and no error is reported, so they cannot switch the
+// limiter to its failure modes (with "open", admitting everyone).
+func TestCallerCancellationIsNotARedisFailure(t *testing.T) {
+	var errs, opened atomic.Int64
+	l := newLimiter(t, redisAddr(t), prefix(t), Options{Timeout: time.Second,
+		OnError: func(error) { errs.Add(1) }, OnFallback: func(a bool) {
+			if a {
+				opened.Add(1)
+			}
+		}})
+	p := &ratelimit.Policy{Name: "p", Limit: 10, Window: time.Hour, Failure: ratelimit.FailOpen}
+	cancelled, cancel := context.WithCancel(context.Background())
+	cancel()
+	expired, cancel2 := context.WithDeadline(context.Background(), time.Now().Add(-time.Second))
+	defer cancel2()
+	for i := range 20 {
+		ctx := cancelled
+		if i%2 == 1 {
+			ctx = expired
+		}
+		if _, err := l.Allow(ctx, "k", []*ratelimit.Policy{p}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if l.FallbackActive() || opened.Load() != 0 || errs.Load() != 0 {
+		t.Fatalf("after 20 ended contexts: fallback %v, opened %d times, %d errors reported", l.FallbackActive(), opened.Load(), errs.Load())
+	}
+	// Redis decides again (the open failure mode would report the full limit).
+	ds, err := l.Allow(context.Background(), "k", []*ratelimit.Policy{p})
+	if err != nil || !ds[0].Allowed || ds[0].Remaining != 9 {
+		t.Fatalf("live call: %+v %v", ds, err)
+	}
 }
