@@ -1,12 +1,17 @@
 package gatehouse
 
 import (
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
+	"fmt"
 	"io"
 	"log/slog"
 	"net/http"
 	"os"
+	"reflect"
 	"slices"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -71,9 +76,43 @@ func staticOf(c *Config) staticSettings {
 		if err != nil {
 			b = []byte(err.Error()) // never equal to an encoding
 		}
-		out[name] = string(b)
+		// Secrets encode as their reference; a new value behind the same
+		// reference is a change too, seen by its digest.
+		h := sha256.New()
+		secretValues(reflect.ValueOf(v), func(s string) { h.Write([]byte(s)); h.Write([]byte{0}) })
+		out[name] = string(b) + hex.EncodeToString(h.Sum(nil))
 	}
 	return out
+}
+
+var secretType = reflect.TypeFor[Secret]()
+
+// secretValues calls f with the value of every Secret in v.
+func secretValues(v reflect.Value, f func(string)) {
+	switch v.Kind() {
+	case reflect.Pointer, reflect.Interface:
+		if !v.IsNil() {
+			secretValues(v.Elem(), f)
+		}
+	case reflect.Struct:
+		if v.Type() == secretType {
+			f(v.FieldByName("value").String())
+			return
+		}
+		for i := range v.NumField() {
+			secretValues(v.Field(i), f)
+		}
+	case reflect.Slice, reflect.Array:
+		for i := range v.Len() {
+			secretValues(v.Index(i), f)
+		}
+	case reflect.Map:
+		keys := v.MapKeys()
+		slices.SortFunc(keys, func(a, b reflect.Value) int { return strings.Compare(fmt.Sprint(a), fmt.Sprint(b)) })
+		for _, k := range keys {
+			secretValues(v.MapIndex(k), f)
+		}
+	}
 }
 
 // changed names the settings that differ between s and next, sorted.

@@ -426,6 +426,20 @@ func TestSmugglingStyleFraming(t *testing.T) {
 	if n := up.hits.Load(); n != 1 {
 		t.Errorf("upstream hits = %d, want 1", n)
 	}
+	// A chunked request the limits refuse also gets its connection closed.
+	for _, target := range []string{"/api/orders;x=1", "/api/%2e%2e;/admin", "/api/a%2Fb"} {
+		c, err := net.Dial("tcp", g.srv.Listener.Addr().String())
+		if err != nil {
+			t.Fatal(err)
+		}
+		_ = c.SetDeadline(time.Now().Add(5 * time.Second))
+		_, _ = io.WriteString(c, "POST "+target+" HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n0\r\n\r\n"+smuggled)
+		res, err := http.ReadResponse(bufio.NewReader(c), nil)
+		c.Close()
+		if err != nil || res.StatusCode != 400 || !res.Close {
+			t.Errorf("refused chunked %s: %v %v", target, res, err)
+		}
+	}
 	// Conflicting Content-Length values are refused by the server.
 	if s := rawRequest(t, g.srv.Listener.Addr().String(), "POST /api/orders HTTP/1.1\r\nHost: x\r\nContent-Length: 3\r\nContent-Length: 4\r\n\r\nabcd"); !strings.Contains(s, "400") {
 		t.Errorf("conflicting Content-Length answered %q", s)

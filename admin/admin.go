@@ -10,6 +10,7 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
+	"strings"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -109,12 +110,15 @@ func Handler(o Options) http.Handler {
 		edge.RequestID{Now: o.Now}.Wrap,
 		edge.AccessLog{Out: o.AccessLog, Enabled: o.AccessLog != nil, Log: o.Log, Now: o.Now}.Wrap,
 	)
-	if o.ForwardAuth != nil {
-		fa := http.NewServeMux()
-		fa.Handle("/v1/forward-auth", o.ForwardAuth)
-		fa.Handle("/v1/forward-auth/", o.ForwardAuth)
-		fa.Handle("/", api)
-		api = fa
+	if fa := o.ForwardAuth; fa != nil {
+		admin := api
+		api = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			if p := r.URL.Path; p == "/v1/forward-auth" || strings.HasPrefix(p, "/v1/forward-auth/") {
+				fa.ServeHTTP(w, r)
+				return
+			}
+			admin.ServeHTTP(w, r)
+		})
 	}
 	// HDR-01 from the shared stage (HSTS on TLS), then the admin's own
 	// stricter CSP and no-store (HDR-02).

@@ -229,6 +229,9 @@ func (s *Limits) Check(r *http.Request) (*http.Request, *problem.Problem) {
 // Wrap returns the stage.
 func (s *Limits) Wrap(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if len(r.TransferEncoding) > 0 {
+			w.Header().Set("Connection", "close") // refused or not (PRX-03)
+		}
 		r2, p := s.Check(r)
 		if p != nil {
 			switch p.Status {
@@ -239,9 +242,6 @@ func (s *Limits) Wrap(next http.Handler) http.Handler {
 			}
 			problem.Write(w, r, p)
 			return
-		}
-		if len(r.TransferEncoding) > 0 {
-			w.Header().Set("Connection", "close")
 		}
 		next.ServeHTTP(w, r2)
 	})
