@@ -74,61 +74,66 @@ func (s AccessLog) Wrap(next http.Handler) http.Handler {
 		if !s.Enabled {
 			return
 		}
-		bp := lineBufs.Get().(*[]byte)
-		l := startLine((*bp)[:0], end, "request")
-		l.str("request_id", q.id)
-		l.str("method", r.Method)
-		l.str("route", q.route)
-		l.str("path", r.URL.EscapedPath())
-		if r.URL.RawQuery != "" {
-			l.strs("query_keys", queryKeys(r.URL.RawQuery))
-		}
-		l.int("status", int64(status))
-		l.int("bytes", sw.bytes)
-		l.float("duration_ms", float64(elapsed.Microseconds())/1000)
-		var ipBuf [64]byte
-		l.b = append(l.b, `,"client_ip":"`...)
-		l.b = append(l.b, q.client.AppendTo(ipBuf[:0])...)
-		l.b = append(l.b, '"')
-		l.str("proto", r.Proto)
-		if q.upstream != "" {
-			l.str("upstream", q.upstream)
-		}
-		if p := q.principal; p != nil {
-			l.str("principal_kind", string(p.Kind))
-			l.str("subject", p.Subject)
-			if p.Tenant != "" {
-				l.str("tenant", p.Tenant)
-			}
-			if p.KeyID != "" {
-				l.str("key_id", p.KeyID)
-			}
-		}
-		if q.decided {
-			if q.decision.Allowed {
-				l.str("authz", "allow")
-			} else {
-				l.str("authz", "deny")
-			}
-			if len(q.decision.Policies) > 0 {
-				l.strs("policies", q.decision.Policies)
-			}
-		}
-		if sw.problem != nil {
-			l.str("problem", sw.problem.Type)
-			if sw.problem.Err != nil {
-				l.str("error", sw.problem.Err.Error())
-			}
-		}
-		l.b = append(l.b, '}', '\n')
-		if _, err := out.Write(l.b); err != nil {
-			errLog.Warn("access log write failed", "err", err)
-		}
-		*bp = l.b
-		if cap(l.b) <= 16<<10 {
-			lineBufs.Put(bp)
-		}
+		writeLine(out, errLog, r, q, sw, status, end, elapsed)
 	})
+}
+
+// writeLine writes the access-log line of one finished request.
+func writeLine(out io.Writer, errLog *slog.Logger, r *http.Request, q *Request, sw *statusWriter, status int, end time.Time, elapsed time.Duration) {
+	bp := lineBufs.Get().(*[]byte)
+	l := startLine((*bp)[:0], end, "request")
+	l.str("request_id", q.id)
+	l.str("method", r.Method)
+	l.str("route", q.route)
+	l.str("path", r.URL.EscapedPath())
+	if r.URL.RawQuery != "" {
+		l.strs("query_keys", queryKeys(r.URL.RawQuery))
+	}
+	l.int("status", int64(status))
+	l.int("bytes", sw.bytes)
+	l.float("duration_ms", float64(elapsed.Microseconds())/1000)
+	var ipBuf [64]byte
+	l.b = append(l.b, `,"client_ip":"`...)
+	l.b = append(l.b, q.client.AppendTo(ipBuf[:0])...)
+	l.b = append(l.b, '"')
+	l.str("proto", r.Proto)
+	if q.upstream != "" {
+		l.str("upstream", q.upstream)
+	}
+	if p := q.principal; p != nil {
+		l.str("principal_kind", string(p.Kind))
+		l.str("subject", p.Subject)
+		if p.Tenant != "" {
+			l.str("tenant", p.Tenant)
+		}
+		if p.KeyID != "" {
+			l.str("key_id", p.KeyID)
+		}
+	}
+	if q.decided {
+		if q.decision.Allowed {
+			l.str("authz", "allow")
+		} else {
+			l.str("authz", "deny")
+		}
+		if len(q.decision.Policies) > 0 {
+			l.strs("policies", q.decision.Policies)
+		}
+	}
+	if sw.problem != nil {
+		l.str("problem", sw.problem.Type)
+		if sw.problem.Err != nil {
+			l.str("error", sw.problem.Err.Error())
+		}
+	}
+	l.b = append(l.b, '}', '\n')
+	if _, err := out.Write(l.b); err != nil {
+		errLog.Warn("access log write failed", "err", err)
+	}
+	*bp = l.b
+	if cap(l.b) <= 16<<10 {
+		lineBufs.Put(bp)
+	}
 }
 
 // queryKeys returns the parameter names of a raw query, at most 20, each
