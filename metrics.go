@@ -19,10 +19,22 @@ type Metrics struct {
 	validation     *prometheus.CounterVec
 	jwksRefresh    *prometheus.CounterVec
 	jwksKeys       *prometheus.GaugeVec
-	// RateLimitErrors counts failed calls to a shared rate-limit backend.
-	RateLimitErrors prometheus.Counter
-	// RateLimitFallback is 1 while the shared backend is bypassed.
-	RateLimitFallback prometheus.Gauge
+	rlErrors       prometheus.Counter // failed calls to the shared rate-limit backend
+	rlFallback     prometheus.Gauge   // 1 while the shared backend is bypassed
+}
+
+// RateLimitBackendError counts a failed call to the shared rate-limit
+// backend (gatehouse_ratelimit_backend_errors_total).
+func (m *Metrics) RateLimitBackendError() { m.rlErrors.Inc() }
+
+// RateLimitFallback sets whether the shared backend is bypassed and the
+// failure modes apply (gatehouse_ratelimit_fallback_active).
+func (m *Metrics) RateLimitFallback(active bool) {
+	if active {
+		m.rlFallback.Set(1)
+	} else {
+		m.rlFallback.Set(0)
+	}
 }
 
 // NewMetrics creates the metrics and registers them, with the Go runtime and
@@ -58,14 +70,14 @@ func NewMetrics() *Metrics {
 		jwksKeys: prometheus.NewGaugeVec(prometheus.GaugeOpts{
 			Name: "gatehouse_jwks_keys", Help: "Signing keys currently served per trusted issuer (0: tokens of that issuer cannot be checked).",
 		}, []string{"issuer"}),
-		RateLimitErrors: prometheus.NewCounter(prometheus.CounterOpts{
+		rlErrors: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "gatehouse_ratelimit_backend_errors_total", Help: "Failed calls to the shared rate-limit backend (Redis).",
 		}),
-		RateLimitFallback: prometheus.NewGauge(prometheus.GaugeOpts{
+		rlFallback: prometheus.NewGauge(prometheus.GaugeOpts{
 			Name: "gatehouse_ratelimit_fallback_active", Help: "1 while the shared rate-limit backend is bypassed and failure modes apply.",
 		}),
 	}
-	m.Registry.MustRegister(m.requests, m.duration, m.upstreamErrors, m.reloads, m.inflight, m.rlDecisions, m.validation, m.jwksRefresh, m.jwksKeys, m.RateLimitErrors, m.RateLimitFallback,
+	m.Registry.MustRegister(m.requests, m.duration, m.upstreamErrors, m.reloads, m.inflight, m.rlDecisions, m.validation, m.jwksRefresh, m.jwksKeys, m.rlErrors, m.rlFallback,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	m.reloads.WithLabelValues("ok")
 	m.reloads.WithLabelValues("failed")

@@ -351,13 +351,12 @@ func newRateLimiter(ctx context.Context, cfg *gatehouse.Config, m *gatehouse.Met
 	client := redislimit.NewClient(redislimit.ClientOptions{Addrs: r.Addrs, MasterName: r.MasterName, Username: r.Username, Password: r.Password.Value(), DB: r.DB, TLS: r.TLS, Timeout: r.Timeout.D()})
 	lim := redislimit.New(redislimit.Options{
 		Client: client, Prefix: r.Prefix, Timeout: r.Timeout.D(), Instances: rl.Instances, Local: mem,
-		OnError: func(error) { m.RateLimitErrors.Inc() },
+		OnError: func(error) { m.RateLimitBackendError() },
 		OnFallback: func(active bool) {
+			m.RateLimitFallback(active)
 			if active {
-				m.RateLimitFallback.Set(1)
 				log.Warn("Redis is unreachable: rate limits use their failure modes", "addrs", r.Addrs)
 			} else {
-				m.RateLimitFallback.Set(0)
 				log.Info("Redis is back: rate limits are shared again")
 			}
 		},
