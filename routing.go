@@ -44,11 +44,17 @@ func (rt *route) ServeHTTP(w http.ResponseWriter, r *http.Request) { rt.dispatch
 func (rt *route) dispatch(w http.ResponseWriter, r *http.Request, h http.Handler) {
 	if mw, ok := w.(*matchWriter); ok {
 		mw.matched = true
-		mw.rec.SetRoute(rt.name)
-		mw.rec.Data = rt
+		rt.recordOn(mw.rec)
 		w = mw.ResponseWriter
 	}
 	h.ServeHTTP(w, r)
+}
+
+// recordOn notes in the request record that rt matched: its name for the
+// log, rt itself for the route's metrics (compileEdge's Done).
+func (rt *route) recordOn(q *edge.Request) {
+	q.SetRoute(rt.name)
+	q.Data = rt
 }
 
 // routeCheck is a route as registered on the check mux (forward auth).
@@ -113,8 +119,7 @@ func (s *snapshot) matchOn(mux *http.ServeMux, tls bool) http.Handler {
 				return
 			}
 			if q != nil {
-				q.SetRoute(rt.name)
-				q.Data = rt
+				rt.recordOn(q)
 			}
 			if !tls {
 				s.servePlain(w, r, rt)

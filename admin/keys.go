@@ -10,9 +10,10 @@ import (
 	"time"
 
 	"github.com/gatehouse-dev/gatehouse/apikey"
+	"github.com/gatehouse-dev/gatehouse/authn/credential"
 	"github.com/gatehouse-dev/gatehouse/authn/keyauth"
+	"github.com/gatehouse-dev/gatehouse/identity"
 	"github.com/gatehouse-dev/gatehouse/problem"
-	"github.com/gatehouse-dev/gatehouse/record"
 	"github.com/gatehouse-dev/gatehouse/store"
 )
 
@@ -47,17 +48,9 @@ type adminHandler func(w http.ResponseWriter, r *http.Request, actor string)
 func adminAuth(m *apikey.Manager) func(adminHandler) http.HandlerFunc {
 	auth := &keyauth.Authenticator{Manager: m, Headers: []string{keyauth.HeaderAuthorization}, Roles: []string{AdminRole}, Realm: "gatehouse-admin"}
 	return func(h adminHandler) http.HandlerFunc {
-		return func(w http.ResponseWriter, r *http.Request) {
-			p, err := auth.Check(r)
-			if p != nil {
-				record.From(r.Context()).SetPrincipal(p)
-			}
-			if err != nil {
-				auth.Fail(w, r, err)
-				return
-			}
-			h(w, r, "admin-key:"+p.KeyID)
-		}
+		return credential.Wrap(auth, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			h(w, r, "admin-key:"+identity.From(r.Context()).KeyID)
+		})).ServeHTTP
 	}
 }
 

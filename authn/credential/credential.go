@@ -4,14 +4,43 @@
 // token and an API key that differ are refused, never resolved by
 // precedence, since the gateway and the upstream might each pick another
 // one. Credentials in the URL query are found in any percent-encoding
-// (KEY-06). Functions only; safe for concurrent use.
+// (KEY-06). Wrap is the stage shape both authenticators share. Functions
+// only; safe for concurrent use.
 package credential
 
 import (
 	"errors"
 	"net/http"
 	"strings"
+
+	"github.com/gatehouse-dev/gatehouse/identity"
+	"github.com/gatehouse-dev/gatehouse/record"
 )
+
+// Checker is an authenticator: Check finds and verifies the request's
+// credential (it may return the principal with an error, as for a missing
+// scope), Fail answers a failed Check.
+type Checker interface {
+	Check(r *http.Request) (*identity.Principal, error)
+	Fail(w http.ResponseWriter, r *http.Request, err error)
+}
+
+// Wrap returns the authentication stage of c: the principal goes into the
+// request record (record.From), also when Check refuses it, and on success
+// into the request context (identity.With); failures are answered by Fail.
+func Wrap(c Checker, next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		p, err := c.Check(r)
+		if p != nil {
+			record.From(r.Context()).SetPrincipal(p)
+		}
+		if err != nil {
+			c.Fail(w, r, err)
+			return
+		}
+		next.ServeHTTP(w, r.WithContext(identity.With(r.Context(), p)))
+	})
+}
 
 // Header names.
 const (

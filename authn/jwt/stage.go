@@ -8,7 +8,6 @@ import (
 	"github.com/gatehouse-dev/gatehouse/authn/credential"
 	"github.com/gatehouse-dev/gatehouse/identity"
 	"github.com/gatehouse-dev/gatehouse/problem"
-	"github.com/gatehouse-dev/gatehouse/record"
 )
 
 // Authenticator checks bearer JWTs for one route. Immutable; safe for
@@ -54,22 +53,9 @@ func (a *Authenticator) Check(r *http.Request) (*identity.Principal, error) {
 	return c.Principal(), nil
 }
 
-// Wrap returns the stage: the principal goes into the request context
-// (identity.With) and the request record (record.From); failures are
-// answered by Fail.
-func (a *Authenticator) Wrap(next http.Handler) http.Handler {
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		p, err := a.Check(r)
-		if p != nil {
-			record.From(r.Context()).SetPrincipal(p)
-		}
-		if err != nil {
-			a.Fail(w, r, err)
-			return
-		}
-		next.ServeHTTP(w, r.WithContext(identity.With(r.Context(), p)))
-	})
-}
+// Wrap returns the stage (credential.Wrap): the principal goes into the
+// request context and the request record; failures are answered by Fail.
+func (a *Authenticator) Wrap(next http.Handler) http.Handler { return credential.Wrap(a, next) }
 
 // Fail answers a failed check: 401 with an RFC 6750 challenge, 403 for a
 // missing scope, 400 for a token in the URL, 503 when the issuer's keys

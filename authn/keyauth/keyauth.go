@@ -18,7 +18,6 @@ import (
 	"github.com/gatehouse-dev/gatehouse/authn/credential"
 	"github.com/gatehouse-dev/gatehouse/identity"
 	"github.com/gatehouse-dev/gatehouse/problem"
-	"github.com/gatehouse-dev/gatehouse/record"
 	"github.com/gatehouse-dev/gatehouse/store"
 )
 
@@ -98,22 +97,9 @@ func (a *Authenticator) presented(r *http.Request) (string, error) {
 	return v, nil
 }
 
-// Wrap returns the stage: the principal goes into the request context
-// (identity.With) and the request record (record.From); failures are
-// answered by Fail.
-func (a *Authenticator) Wrap(next http.Handler) http.Handler {
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		p, err := a.Check(r)
-		if p != nil {
-			record.From(r.Context()).SetPrincipal(p)
-		}
-		if err != nil {
-			a.Fail(w, r, err)
-			return
-		}
-		next.ServeHTTP(w, r.WithContext(identity.With(r.Context(), p)))
-	})
-}
+// Wrap returns the stage (credential.Wrap): the principal goes into the
+// request context and the request record; failures are answered by Fail.
+func (a *Authenticator) Wrap(next http.Handler) http.Handler { return credential.Wrap(a, next) }
 
 // Fail answers a failed Check: 400 for an ambiguous credential or a key in
 // the URL, 401 with a challenge for a missing or invalid key (one answer
