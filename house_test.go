@@ -51,7 +51,7 @@ func TestDependencyHygiene(t *testing.T) {
 	}
 	const mod = "github.com/gatehouse-dev/gatehouse"
 	capability := []string{"problem", "identity", "record", "clientip", "certs", "proxy", "edge", "ratelimit", "apikey",
-		"authn", "authn/credential", "authn/keyauth", "authn/jwt", "policy", "apispec", "oauth", "revocation", "audit", "store"}
+		"authn", "authn/credential", "authn/keyauth", "authn/jwt", "policy", "apispec", "oauth", "revocation", "audit", "store", "secaudit/finding"}
 	// Core packages: the gateway and every capability; the drivers live in
 	// leaf packages (ratelimit/redislimit, store/*) that only the process
 	// wiring (internal/server, the CLI) imports. The conformance suites
