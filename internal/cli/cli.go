@@ -53,7 +53,7 @@ func newRoot(ctx context.Context, stdout, stderr io.Writer) *cobra.Command {
 	root.SetOut(stdout)
 	root.SetErr(stderr)
 	root.SetContext(ctx)
-	root.AddCommand(serveCmd(stderr), validateCmd(stdout, stderr), demoCmd(stdout, stderr), versionCmd(stdout), schemaCmd(stdout), keysCmd(stdout, stderr), migrateCmd(stdout, stderr), policyCmd(stdout, stderr), tokensCmd(stdout, stderr), clientsCmd(stdout, stderr), signingKeysCmd(stdout, stderr), usersCmd(stdout, stderr))
+	root.AddCommand(serveCmd(stderr), validateCmd(stdout, stderr), demoCmd(stdout, stderr), versionCmd(stdout), schemaCmd(stdout), keysCmd(stdout, stderr), migrateCmd(stdout, stderr), policyCmd(stdout, stderr), tokensCmd(stdout, stderr), clientsCmd(stdout, stderr), signingKeysCmd(stdout, stderr), usersCmd(stdout, stderr), auditCmd(stdout, stderr))
 	return root
 }
 
