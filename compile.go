@@ -74,7 +74,7 @@ func (g *Gateway) compile(cfg *Config) (*snapshot, error) {
 		return nil, err
 	}
 	if len(cfg.Policies) > 0 {
-		if s.policies, err = loadPolicies(cfg.Policies, cfg.ActionGroups); err != nil {
+		if s.policies, err = loadPolicies(cfg.Policies, cfg.PolicySchema, cfg.ActionGroups); err != nil {
 			return nil, err
 		}
 	}
@@ -190,7 +190,7 @@ func redirectTargets(cfg *Config) (map[string]bool, string) {
 
 // loadPolicies reads and compiles the policy files; any error fails the
 // load or reload as a whole, so the previous policies keep deciding.
-func loadPolicies(paths []string, groups map[string][]string) (*policy.Engine, error) {
+func loadPolicies(paths []string, schema string, groups map[string][]string) (*policy.Engine, error) {
 	files := make([]policy.File, 0, len(paths))
 	for _, p := range paths {
 		data, err := os.ReadFile(p)
@@ -202,6 +202,15 @@ func loadPolicies(paths []string, groups map[string][]string) (*policy.Engine, e
 	e, err := policy.WithActionGroups(files, groups)
 	if err != nil {
 		return nil, fmt.Errorf("policies: %w", err)
+	}
+	if schema != "" {
+		data, err := os.ReadFile(schema)
+		if err != nil {
+			return nil, fmt.Errorf("policy_schema: %w", err)
+		}
+		if err := e.TypeCheck(schema, data); err != nil {
+			return nil, fmt.Errorf("policies do not type-check: %w", err)
+		}
 	}
 	return e, nil
 }

@@ -34,6 +34,7 @@ type Config struct {
 	ForwardAuth    *ForwardAuth        `yaml:"forward_auth" doc:"The forward-auth endpoint (admin listener, /v1/forward-auth) for another proxy in front: which proxy, and so which headers carry the original request. Without it the endpoint answers 404. Reloadable."`
 	Limits         Limits              `yaml:"limits" doc:"Global request limits. Reloadable."`
 	Policies       []string            `yaml:"policies" doc:"Cedar policy files deciding routes with authorize; read at load and on every reload, all or nothing. Reloadable."`
+	PolicySchema   string              `yaml:"policy_schema" doc:"Cedar schema file (human-readable syntax): every policy is type-checked against it at load and reload, and a policy that does not type-check fails the load (unknown types, attributes and actions; type errors). Reloadable."`
 	ActionGroups   map[string][]string `yaml:"action_groups" doc:"Action groups for policies: group to member actions; action in Gatehouse::Action::\"<group>\" matches the members. Reloadable."`
 	Routes         []Route             `yaml:"routes" doc:"Routes, matched on host, method and path. Reloadable."`
 
@@ -142,6 +143,7 @@ type Route struct {
 	Match        Match              `yaml:"match" doc:"What the route matches."`
 	Upstream     Upstream           `yaml:"upstream" doc:"Where matched requests go."`
 	MaxBodyBytes *ByteSize          `yaml:"max_body_bytes" doc:"Body limit of this route, overriding limits.max_body_bytes."`
+	Public       bool               `yaml:"public" doc:"The route is meant to be reached without credentials: says so to the audit (GH-AN-1), which flags routes without auth that are not public. Changes nothing at request time."`
 	Browser      bool               `yaml:"browser" doc:"A browser page: plain-HTTP requests are redirected (308) to HTTPS instead of refused."`
 	RateLimit    *RouteRateLimit    `yaml:"rate_limit" doc:"Rate limits of this route (GCRA), checked before and after authentication."`
 	Auth         *RouteAuth         `yaml:"auth" doc:"How callers of this route authenticate."`
@@ -460,6 +462,23 @@ func (l Log) AccessLog() bool { return l.Access == nil || *l.Access }
 // File returns the path the config was loaded from ("" when built in code).
 func (c *Config) File() string { return c.file }
 
+// Line returns the line of a field path (routes[1].auth.jwt) in the file, or
+// of its nearest parent present in the file when the field itself is absent
+// (a default); 0 when neither is in the file.
+func (c *Config) Line(path string) int {
+	for p := path; p != ""; {
+		if l, ok := c.lines[p]; ok {
+			return l
+		}
+		i := strings.LastIndexAny(p, ".[")
+		if i < 0 {
+			break
+		}
+		p = p[:i]
+	}
+	return 0
+}
+
 // DependentFiles are the files the config names whose contents are part of
 // it (policies and OpenAPI documents): a change to one is a change to the
 // config. OpenAPI documents may refer to files beside them, so their
@@ -474,6 +493,9 @@ func (c *Config) DependentFiles() (files, dirs []string) {
 	}
 	for _, p := range c.Policies {
 		add(&files, p)
+	}
+	if c.PolicySchema != "" {
+		add(&files, c.PolicySchema)
 	}
 	for i := range c.Routes {
 		if vc := c.Routes[i].OpenAPI; vc != nil && vc.OpenAPI != "" {

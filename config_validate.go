@@ -30,19 +30,7 @@ func (v *validator) errf(path, format string, args ...any) {
 
 // line is the line of path, or of its nearest parent in the file when the
 // field itself is absent (a missing required field points at its block).
-func (v *validator) line(path string) int {
-	for p := path; p != ""; {
-		if l, ok := v.c.lines[p]; ok {
-			return l
-		}
-		i := strings.LastIndexAny(p, ".[")
-		if i < 0 {
-			break
-		}
-		p = p[:i]
-	}
-	return 0
-}
+func (v *validator) line(path string) int { return v.c.Line(path) }
 
 // validate checks every value and returns all problems at once.
 func (c *Config) validate() []FieldError {
@@ -114,6 +102,9 @@ func (c *Config) validate() []FieldError {
 		}
 	}
 	v.rateLimitBackend(&c.RateLimit)
+	if c.PolicySchema != "" && len(c.Policies) == 0 {
+		v.errf("policy_schema", "needs policies to check")
+	}
 	if !strings.HasPrefix(c.Store, "sqlite://") && !strings.HasPrefix(c.Store, "postgres://") && !strings.HasPrefix(c.Store, "postgresql://") {
 		v.errf("store", "must be sqlite:///path or postgres://...")
 	}

@@ -1,0 +1,77 @@
+package policy
+
+import (
+	"slices"
+
+	"github.com/cedar-policy/cedar-go"
+	xast "github.com/cedar-policy/cedar-go/x/exp/ast"
+)
+
+// Summary describes one policy for an audit: where it is, its effect and
+// how much its scope and conditions constrain it.
+type Summary struct {
+	ID     string
+	Permit bool // false: forbid
+	File   string
+	Line   int
+	// AnyPrincipal, AnyAction and AnyResource report a scope that names no
+	// entity (principal, or principal is Type: every entity of a type).
+	AnyPrincipal, AnyAction, AnyResource bool
+	// Conditions counts the when and unless clauses.
+	Conditions int
+	// Actions are the action ids the action scope names (none: any action).
+	Actions []string
+}
+
+func anyScope(n any) bool {
+	switch n.(type) {
+	case xast.ScopeTypeAll, xast.ScopeTypeIs:
+		return true
+	}
+	return false
+}
+
+// Summaries lists every policy, in load order.
+func (e *Engine) Summaries() []Summary {
+	out := make([]Summary, 0, len(e.ids))
+	for _, id := range e.ids {
+		p := e.ps.Get(cedar.PolicyID(id))
+		if p == nil {
+			continue
+		}
+		a := p.AST()
+		pos := p.Position()
+		s := Summary{
+			ID: id, Permit: a.Effect == xast.EffectPermit, File: pos.Filename, Line: pos.Line,
+			AnyPrincipal: anyScope(a.Principal), AnyResource: anyScope(a.Resource),
+			Conditions: len(a.Conditions),
+		}
+		switch sc := a.Action.(type) {
+		case xast.ScopeTypeEq:
+			s.Actions = []string{string(sc.Entity.ID)}
+		case xast.ScopeTypeIn:
+			s.Actions = []string{string(sc.Entity.ID)}
+		case xast.ScopeTypeInSet:
+			for _, ent := range sc.Entities {
+				s.Actions = append(s.Actions, string(ent.ID))
+			}
+		default:
+			s.AnyAction = true
+		}
+		out = append(out, s)
+	}
+	return out
+}
+
+// Permits reports whether any permit policy can match action: its action
+// scope names it or one of its groups, or any action. An action no permit
+// matches is always denied.
+func (e *Engine) Permits(action string) bool {
+	names := append([]string{action}, e.groups[action]...)
+	for _, s := range e.Summaries() {
+		if s.Permit && (s.AnyAction || slices.ContainsFunc(s.Actions, func(a string) bool { return slices.Contains(names, a) })) {
+			return true
+		}
+	}
+	return false
+}
