@@ -486,6 +486,14 @@ func (s *Secret) decodeScalar(v string) error {
 // Value returns the resolved secret. Never log it.
 func (s Secret) Value() string { return s.value }
 
+// File returns the path of a ${file:...} secret, "" for any other.
+func (s Secret) File() string {
+	if p, ok := strings.CutPrefix(s.ref, "${file:"); ok {
+		return strings.TrimSuffix(p, "}")
+	}
+	return ""
+}
+
 // IsSet reports whether a secret was configured.
 func (s Secret) IsSet() bool { return s.value != "" }
 

@@ -22,6 +22,7 @@ import (
 	"github.com/gatehouse-dev/gatehouse/oauth"
 	"github.com/gatehouse-dev/gatehouse/proxy"
 	"github.com/gatehouse-dev/gatehouse/ratelimit"
+	"github.com/gatehouse-dev/gatehouse/secaudit/finding"
 )
 
 // Deps is the long-lived state that survives reloads: loggers, metrics and
@@ -47,7 +48,12 @@ type Deps struct {
 	// APIKeys verifies API keys; nil when api_keys.secret is not set
 	// (routes with auth.api_key then fail to compile).
 	APIKeys *keys.Manager
-	Now     func() time.Time
+	// Audit, when set, lints every config that loads (New and each
+	// successful reload), e.g. with secaudit.Config. Its findings are
+	// logged (high and above as warnings), counted in
+	// gatehouse_audit_findings{severity} and returned by AuditFindings.
+	Audit func(*Config) []finding.Finding
+	Now   func() time.Time
 }
 
 // Gateway is the public http.Handler: it serves every request from the
@@ -59,6 +65,7 @@ type Gateway struct {
 	snap    atomic.Pointer[snapshot]
 	static  staticSettings
 	issuers map[string]*jwt.Issuer // by settings; kept across reloads while their settings stay: their key caches survive
+	audit   atomic.Pointer[[]finding.Finding]
 }
 
 // staticSettings are read once; changing them needs a restart. Each is
@@ -157,7 +164,36 @@ func New(cfg *Config, deps Deps) (*Gateway, error) {
 	}
 	g.commit(s)
 	g.snap.Store(s)
+	g.selfAudit(cfg)
 	return g, nil
+}
+
+// selfAudit lints the config now serving with Deps.Audit.
+func (g *Gateway) selfAudit(cfg *Config) {
+	if g.deps.Audit == nil {
+		return
+	}
+	fs := g.deps.Audit(cfg)
+	g.audit.Store(&fs)
+	n := finding.Counts(fs)
+	for _, sev := range finding.Severities() {
+		g.deps.Metrics.auditFindings.WithLabelValues(sev.String()).Set(float64(n[sev]))
+	}
+	for _, f := range fs {
+		if f.Severity >= finding.High {
+			g.deps.Log.Warn("security audit finding", "rule", f.ID, "severity", f.Severity.String(), "title", f.Title, "at", f.Location.String(), "finding", f.Message)
+		}
+	}
+	g.deps.Log.Info("security audit of the config", "file", cfg.file, "findings", finding.Summary(fs))
+}
+
+// AuditFindings returns the findings of the audit of the config serving
+// (nil without Deps.Audit).
+func (g *Gateway) AuditFindings() []finding.Finding {
+	if p := g.audit.Load(); p != nil {
+		return *p
+	}
+	return nil
 }
 
 // Metrics returns the gateway's metrics.
@@ -199,6 +235,7 @@ func (g *Gateway) Reload(cfg *Config) error {
 	g.deps.Transports.Retain(s.transports)
 	g.deps.Metrics.reloads.WithLabelValues("ok").Inc()
 	g.deps.Log.Info("config reloaded", "file", cfg.file, "routes", len(cfg.Routes))
+	g.selfAudit(cfg)
 	return nil
 }
 

@@ -15,6 +15,7 @@ type Metrics struct {
 	upstreamErrors *prometheus.CounterVec
 	reloads        *prometheus.CounterVec
 	inflight       prometheus.Gauge
+	auditFindings  *prometheus.GaugeVec
 	rlDecisions    *prometheus.CounterVec
 	validation     *prometheus.CounterVec
 	jwksRefresh    *prometheus.CounterVec
@@ -55,6 +56,9 @@ func NewMetrics() *Metrics {
 		reloads: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "gatehouse_config_reloads_total", Help: "Config reloads by result (ok, failed).",
 		}, []string{"result"}),
+		auditFindings: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "gatehouse_audit_findings", Help: "Findings of the security audit of the config serving (gatehouse audit config), by severity.",
+		}, []string{"severity"}),
 		inflight: prometheus.NewGauge(prometheus.GaugeOpts{
 			Name: "gatehouse_requests_in_flight", Help: "Requests being served.",
 		}),
@@ -77,7 +81,7 @@ func NewMetrics() *Metrics {
 			Name: "gatehouse_ratelimit_fallback_active", Help: "1 while the shared rate-limit backend is bypassed and failure modes apply.",
 		}),
 	}
-	m.Registry.MustRegister(m.requests, m.duration, m.upstreamErrors, m.reloads, m.inflight, m.rlDecisions, m.validation, m.jwksRefresh, m.jwksKeys, m.rlErrors, m.rlFallback,
+	m.Registry.MustRegister(m.requests, m.duration, m.upstreamErrors, m.reloads, m.inflight, m.auditFindings, m.rlDecisions, m.validation, m.jwksRefresh, m.jwksKeys, m.rlErrors, m.rlFallback,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	m.reloads.WithLabelValues("ok")
 	m.reloads.WithLabelValues("failed")

@@ -21,6 +21,7 @@ import (
 	"github.com/gatehouse-dev/gatehouse/policy"
 	"github.com/gatehouse-dev/gatehouse/problem"
 	"github.com/gatehouse-dev/gatehouse/revocation"
+	"github.com/gatehouse-dev/gatehouse/secaudit/finding"
 	"github.com/gatehouse-dev/gatehouse/store"
 )
 
@@ -47,6 +48,9 @@ type Options struct {
 	// it authenticates the original request's own credentials, and runs
 	// its own edge stages: request id, access log).
 	ForwardAuth http.Handler
+	// AuditFindings, when set with Keys, serves GET /v1/audit/findings: the
+	// security audit of the config serving.
+	AuditFindings func() []finding.Finding
 	// AccessLog receives one JSON line per admin call (edge.AccessLog);
 	// nil writes none.
 	AccessLog io.Writer
@@ -89,6 +93,9 @@ func Handler(o Options) http.Handler {
 			mux.HandleFunc("POST /v1/clients/{id}/disable", admin(c.setDisabled(true)))
 			mux.HandleFunc("POST /v1/clients/{id}/enable", admin(c.setDisabled(false)))
 			mux.HandleFunc("DELETE /v1/clients/{id}", admin(c.delete))
+		}
+		if o.AuditFindings != nil {
+			mux.HandleFunc("GET /v1/audit/findings", admin(auditFindings(o.AuditFindings)))
 		}
 		if o.Revocations != nil {
 			t := &tokensAPI{l: o.Revocations, now: o.Now}
@@ -138,4 +145,33 @@ func Handler(o Options) http.Handler {
 		}
 		plain.ServeHTTP(w, r)
 	})
+}
+
+// auditFindings answers GET /v1/audit/findings: the counts by severity and
+// the findings, worst first; ?min_severity=high keeps the worse ones.
+func auditFindings(list func() []finding.Finding) adminHandler {
+	return func(w http.ResponseWriter, r *http.Request, _ string) {
+		min := finding.Info
+		if v := r.URL.Query().Get("min_severity"); v != "" {
+			s, err := finding.ParseSeverity(v)
+			if err != nil {
+				problem.Write(w, r, problem.New(http.StatusBadRequest, problem.TypeBadRequest, err.Error()))
+				return
+			}
+			min = s
+		}
+		fs := []finding.Finding{}
+		for _, f := range list() {
+			if f.Severity >= min {
+				fs = append(fs, f)
+			}
+		}
+		finding.Sort(fs)
+		n := finding.Counts(fs)
+		summary := map[string]int{}
+		for _, s := range finding.Severities() {
+			summary[s.String()] = n[s]
+		}
+		reply(w, http.StatusOK, map[string]any{"summary": summary, "findings": fs})
+	}
 }

@@ -35,6 +35,8 @@ import (
 	"github.com/gatehouse-dev/gatehouse/ratelimit"
 	"github.com/gatehouse-dev/gatehouse/ratelimit/redislimit"
 	"github.com/gatehouse-dev/gatehouse/revocation"
+	"github.com/gatehouse-dev/gatehouse/secaudit"
+	"github.com/gatehouse-dev/gatehouse/secaudit/finding"
 	"github.com/gatehouse-dev/gatehouse/store"
 	"github.com/gatehouse-dev/gatehouse/store/postgres"
 	"github.com/gatehouse-dev/gatehouse/store/sqlite"
@@ -168,7 +170,12 @@ func Run(ctx context.Context, o Options) error {
 		}
 	}
 	gw, err := gatehouse.New(cfg, gatehouse.Deps{Log: log, AccessLog: accessLog, Metrics: metrics, RateLimiter: limiter, APIKeys: keyManager,
-		TokenRevocations: revoked, OAuth: authServer, Events: audit.SlogSink{Log: log}})
+		TokenRevocations: revoked, OAuth: authServer, Events: audit.SlogSink{Log: log},
+		Audit: func(c *gatehouse.Config) []finding.Finding {
+			actx, cancel := context.WithTimeout(ctx, 10*time.Second)
+			defer cancel()
+			return secaudit.Config(actx, secaudit.ConfigInput{Config: c, Keys: st, Clients: st})
+		}})
 	if err != nil {
 		return err
 	}
@@ -229,7 +236,7 @@ func Run(ctx context.Context, o Options) error {
 	}
 	ah := admin.Handler(admin.Options{Ready: isReady.Load, Registry: gw.Metrics().Registry, Version: o.Version, Keys: keyManager,
 		Decide: gw.Decide, ForwardAuth: gw.ForwardAuth(), Revocations: revoked, Clients: clientStore(authServer, st),
-		AccessLog: accessLogOf(cfg, accessLog), Log: log})
+		AuditFindings: gw.AuditFindings, AccessLog: accessLogOf(cfg, accessLog), Log: log})
 	if err := listen("admin", cfg.Admin.Address, ah, adminTLS); err != nil {
 		return err
 	}
