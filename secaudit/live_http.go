@@ -300,6 +300,10 @@ func (p *prober) probeSmuggling(ctx context.Context) {
 			p.skip("smuggling")
 			return
 		}
+		if errors.Is(err, errRateLimited) {
+			p.failed("smuggling", target, err)
+			continue
+		}
 		if err != nil {
 			continue // the server closed without an answer: refused
 		}
@@ -353,6 +357,8 @@ func (p *prober) probeOversize(ctx context.Context) {
 			return
 		}
 		switch {
+		case errors.Is(err, errRateLimited):
+			p.failed("oversize", at, err)
 		case err != nil && isTimeout(err):
 			p.report(ruleOversize, p.at(at), fmt.Sprintf("%s got no answer within %s", c.what, p.o.Timeout))
 		case err != nil:

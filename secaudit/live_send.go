@@ -18,6 +18,10 @@ import (
 // errBudget is returned by a send when the request budget is spent.
 var errBudget = errors.New("secaudit: request budget spent")
 
+// errRateLimited is returned when the answer was still 429 after what
+// MaxWait allowed: the probe cannot tell a refusal from a rate limit.
+var errRateLimited = errors.New("rate limited (429) past --max-wait, so the answer says nothing")
+
 // maxBody is how much of a response body a probe reads.
 const maxBody = 64 << 10
 
@@ -41,8 +45,11 @@ func (a answer) ok() bool { return a.status >= 200 && a.status < 300 }
 func (p *prober) do(ctx context.Context, method, target string, h http.Header, body []byte) (answer, error) {
 	for attempt := 0; ; attempt++ {
 		a, err := p.doOnce(ctx, method, target, h, body)
-		if err != nil || a.status != http.StatusTooManyRequests || attempt >= 3 || !p.waitRetry(ctx, a.header) {
+		if err != nil || a.status != http.StatusTooManyRequests {
 			return a, err
+		}
+		if attempt >= 3 || !p.waitRetry(ctx, a.header) {
+			return a, errRateLimited
 		}
 	}
 }
@@ -134,8 +141,11 @@ func (p *prober) dialRaw(ctx context.Context) (net.Conn, error) {
 func (p *prober) raw(ctx context.Context, req []byte, second bool) (answer, error) {
 	for attempt := 0; ; attempt++ {
 		a, err := p.rawOnce(ctx, req, second)
-		if err != nil || a.status != http.StatusTooManyRequests || attempt >= 3 || !p.waitRetry(ctx, a.header) {
+		if err != nil || a.status != http.StatusTooManyRequests {
 			return a, err
+		}
+		if attempt >= 3 || !p.waitRetry(ctx, a.header) {
+			return a, errRateLimited
 		}
 	}
 }
