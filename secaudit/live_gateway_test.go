@@ -73,10 +73,10 @@ const bolaHole = `
 `
 
 type realGateway struct {
-	addr       string
-	roots      *x509.CertPool
-	keys       demo.Keys
-	token      string
+	addr  string
+	roots *x509.CertPool
+	keys  demo.Keys
+	token string
 }
 
 // startGateway runs a real gateway process in this process: its TLS
