@@ -20,6 +20,7 @@ import (
 	"github.com/gatehouse-dev/gatehouse/apikey"
 	"github.com/gatehouse-dev/gatehouse/internal/demo"
 	"github.com/gatehouse-dev/gatehouse/internal/server"
+	"github.com/gatehouse-dev/gatehouse/secaudit/finding"
 	"github.com/spf13/cobra"
 )
 
@@ -39,6 +40,9 @@ func demoCmd(stdout, stderr io.Writer) *cobra.Command {
 			}
 			s.DataDir = abs
 			if err := os.MkdirAll(s.DataDir, 0o700); err != nil {
+				return fmt.Errorf("data dir: %w", err)
+			}
+			if err := os.Chmod(s.DataDir, 0o700); err != nil { // one made earlier, by hand (CFG-05)
 				return fmt.Errorf("data dir: %w", err)
 			}
 			ln, err := net.Listen("tcp", "127.0.0.1:0")
@@ -189,19 +193,24 @@ Gatehouse demo is running.
 
 Try it:
   # without a key: 401 problem with WWW-Authenticate; a mistyped key: 401 too
-  %[6]s -i %[1]s/api/orders
-  %[6]s -i -H 'Authorization: Bearer gthk_000000000000_0000000000000000000000000000' %[1]s/api/orders
+  %[6]s -i %[1]s/api/tenants/acme/orders
+  %[6]s -i -H 'Authorization: Bearer gthk_000000000000_0000000000000000000000000000' %[1]s/api/tenants/acme/orders
 
-  # alice (tenant acme) lists orders (note X-Request-Id, HSTS, RateLimit headers, no Server banner)
-  %[6]s -i -H 'Authorization: Bearer %[7]s' %[1]s/api/orders
+  # alice (tenant acme) lists acme's orders (note X-Request-Id, HSTS, RateLimit headers, no Server banner)
+  %[6]s -i -H 'Authorization: Bearer %[7]s' %[1]s/api/tenants/acme/orders
 
-  # carol creates an order without the orders:write scope: 403; alice may
-  %[6]s -i -H 'X-API-Key: %[8]s' -H 'Content-Type: application/json' -d '{"tenant":"globex","owner":"carol","item":"tnt","quantity":3}' %[1]s/api/orders
-  %[6]s -i -H 'X-API-Key: %[7]s' -H 'Content-Type: application/json' -d '{"tenant":"acme","owner":"alice","item":"tnt","quantity":3}' %[1]s/api/orders
-
-  # policies (Cedar, default deny): alice reads acme's orders; carol (globex) may not
-  %[6]s -s -w ' %%{http_code}\n' -H 'X-API-Key: %[7]s' %[1]s/api/tenants/acme/orders
+  # policies (Cedar, default deny): carol (globex) may not list acme's orders, nor read
+  # acme's order 1 by its id (its tenant is fetched from the API); every tenant at once: admins only
   %[6]s -s -w ' %%{http_code}\n' -H 'X-API-Key: %[8]s' %[1]s/api/tenants/acme/orders
+  %[6]s -s -w ' %%{http_code}\n' -H 'X-API-Key: %[8]s' %[1]s/api/orders/1
+  %[6]s -s -w ' %%{http_code}\n' -H 'X-API-Key: %[7]s' %[1]s/api/orders
+  %[6]s -s -w ' %%{http_code}\n' -H 'X-API-Key: %[9]s' %[1]s/api/orders
+
+  # orders are created in the caller's tenant, owned by the caller: carol lacks orders:write (403),
+  # alice may in acme (201), not in globex (403)
+  %[6]s -i -H 'X-API-Key: %[8]s' -H 'Content-Type: application/json' -d '{"item":"tnt","quantity":3}' %[1]s/api/tenants/globex/orders
+  %[6]s -i -H 'X-API-Key: %[7]s' -H 'Content-Type: application/json' -d '{"item":"tnt","quantity":3}' %[1]s/api/tenants/acme/orders
+  %[6]s -s -o /dev/null -w '%%{http_code}\n' -H 'X-API-Key: %[7]s' -H 'Content-Type: application/json' -d '{"item":"tnt","quantity":3}' %[1]s/api/tenants/globex/orders
   # owners update their own orders: alice owns order 1 (200), not order 2 (403)
   %[6]s -s -o /dev/null -w '%%{http_code}\n' -X PATCH -H 'X-API-Key: %[7]s' -H 'Content-Type: application/json' -d '{"quantity":2}' %[1]s/api/tenants/acme/orders/1
   %[6]s -s -o /dev/null -w '%%{http_code}\n' -X PATCH -H 'X-API-Key: %[7]s' -H 'Content-Type: application/json' -d '{"quantity":2}' %[1]s/api/tenants/acme/orders/2
@@ -211,27 +220,27 @@ Try it:
 
   # the OpenAPI document is enforced: an undeclared field (mass assignment) and a wrong type get 400
   # problems listing each error (location, JSON pointer, reason); a wrong content type gets 415
-  %[6]s -s -H 'X-API-Key: %[7]s' -H 'Content-Type: application/json' -d '{"tenant":"acme","owner":"alice","item":"tnt","quantity":3,"is_admin":true}' %[1]s/api/orders; echo
-  %[6]s -s -H 'X-API-Key: %[7]s' -H 'Content-Type: application/json' -d '{"tenant":"acme","owner":"alice","item":"tnt","quantity":"three"}' %[1]s/api/orders; echo
-  %[6]s -s -o /dev/null -w '%%{http_code}\n' -H 'X-API-Key: %[7]s' -H 'Content-Type: text/plain' -d 'tnt' %[1]s/api/orders
+  %[6]s -s -H 'X-API-Key: %[7]s' -H 'Content-Type: application/json' -d '{"item":"tnt","quantity":3,"owner":"bob"}' %[1]s/api/tenants/acme/orders; echo
+  %[6]s -s -H 'X-API-Key: %[7]s' -H 'Content-Type: application/json' -d '{"item":"tnt","quantity":"three"}' %[1]s/api/tenants/acme/orders; echo
+  %[6]s -s -o /dev/null -w '%%{http_code}\n' -H 'X-API-Key: %[7]s' -H 'Content-Type: text/plain' -d 'tnt' %[1]s/api/tenants/acme/orders
 
   # OAuth 2.0 client credentials: the built-in server issues a 10-minute JWT access token (EdDSA,
-  # typ at+jwt); orders-list takes it as well as an API key. Metadata: %[1]s/.well-known/oauth-authorization-server
+  # typ at+jwt) to the client of tenant acme; tenant-orders takes it as well as an API key. Metadata: %[1]s/.well-known/oauth-authorization-server
   TOKEN=$(%[6]s -s -u '%[10]s:%[11]s' -d grant_type=client_credentials -d scope=orders:read %[1]s/oauth2/token | sed -E 's/.*"access_token":"([^"]+)".*/\1/')
-  %[6]s -s -w ' %%{http_code}\n' -H "Authorization: Bearer $TOKEN" %[1]s/api/orders
+  %[6]s -s -w ' %%{http_code}\n' -H "Authorization: Bearer $TOKEN" %[1]s/api/tenants/acme/orders
   # revoke it (RFC 7009): the next call gets 401
-  %[6]s -s -u '%[10]s:%[11]s' -d "token=$TOKEN" %[1]s/oauth2/revoke; %[6]s -s -o /dev/null -w '%%{http_code}\n' -H "Authorization: Bearer $TOKEN" %[1]s/api/orders
+  %[6]s -s -u '%[10]s:%[11]s' -d "token=$TOKEN" %[1]s/oauth2/revoke; %[6]s -s -o /dev/null -w '%%{http_code}\n' -H "Authorization: Bearer $TOKEN" %[1]s/api/tenants/acme/orders
 
   # a key in the URL is refused (and should be revoked)
-  %[6]s -i '%[1]s/api/orders?api_key=%[7]s'
+  %[6]s -i '%[1]s/api/tenants/acme/orders?api_key=%[7]s'
 
   # no route: 404 problem+json, never proxied; path tricks normalised or refused
   %[6]s -i %[1]s/admin
-  %[6]s -i --path-as-is -H 'X-API-Key: %[7]s' '%[1]s/api/x/../orders'
+  %[6]s -i --path-as-is -H 'X-API-Key: %[7]s' '%[1]s/api/tenants/globex/../acme/orders'
   %[6]s -i '%[1]s/api/orders%%2F1'
 
   # rate limit: 5 requests per 10s per client IP, then 429 with Retry-After
-  for i in $(seq 1 7); do %[6]s -s -o /dev/null -w '%%{http_code} ' -H 'X-API-Key: %[7]s' %[1]s/api/orders; done; echo
+  for i in $(seq 1 7); do %[6]s -s -o /dev/null -w '%%{http_code} ' -H 'X-API-Key: %[7]s' %[1]s/api/tenants/acme/orders; done; echo
 
   # a body over the route's 16KiB limit: 413 problem
   head -c 20000 /dev/zero | %[6]s -i -H 'X-API-Key: %[7]s' -H 'Content-Type: application/json' --data-binary @- -X PUT %[1]s/api/orders/1
@@ -251,4 +260,16 @@ Try it:
   # metrics (admin listener only)
   curl -s --cacert %s https://%s/metrics | grep gatehouse_requests_total
 `, ca, r.AdminAddr)
+	summary := "not run"
+	if r.Gateway != nil {
+		summary = finding.Summary(r.Gateway.AuditFindings())
+	}
+	fmt.Fprintf(w, `
+  # the security audit (docs/audit.md): this config (%[1]s), then a bounded probe of the
+  # running gateway with two tenants' keys (alice must reach order 1, carol must not)
+  go run ./cmd/gatehouse audit config --config %[2]s
+  GATEHOUSE_AUDIT_API_KEY='%[3]s' GATEHOUSE_AUDIT_OTHER_KEY='%[4]s' go run ./cmd/gatehouse audit live --url %[5]s --ca-file %[6]s --object /api/orders/1 --object /api/tenants/acme/orders/1
+  # its findings, as the gateway saw them at load
+  %[7]s -s -H 'Authorization: Bearer %[8]s' https://%[9]s/v1/audit/findings
+`, summary, path, k.Alice, k.Carol, pub, ca, c, k.Admin, r.AdminAddr)
 }

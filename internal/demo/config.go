@@ -43,6 +43,20 @@ when {
   principal.scopes.contains("orders:write")
 };
 
+// Callers create orders in their own tenant, with the orders:write scope
+// (the orders API takes the tenant from the path and the owner from the
+// caller's identity, never from the body).
+@id("tenant-creates")
+permit (principal, action == Gatehouse::Action::"orders.create", resource)
+when {
+  principal has tenant && resource has tenant && principal.tenant == resource.tenant &&
+  principal.scopes.contains("orders:write")
+};
+
+// Every tenant's orders at once: admins only.
+@id("admins-list-all")
+permit (principal in Gatehouse::Role::"gatehouse:admin", action == Gatehouse::Action::"orders.list-all", resource);
+
 // Only admins delete (OWASP API5: function level).
 @id("admins-delete")
 permit (principal in Gatehouse::Role::"gatehouse:admin", action == Gatehouse::Action::"orders.delete", resource);
@@ -79,45 +93,80 @@ limits:
 # document: undeclared fields, wrong types and undeclared operations are
 # refused, and a response that would expose more than declared is a 502.
 routes:
+  # Every tenant's orders at once: admins only (orders.list-all).
   - name: orders-list
     match: {methods: [GET], path: /api/orders}
     upstream: {url: %[7]q, strip_prefix: /api}
     validate: {openapi: %[10]q, strict: true, reject_unknown_fields: true, responses: enforce}
     auth:                      # an API key or an access token of the built-in OAuth server
-      api_key: {scopes: [orders:read]}
+      api_key: {}
       jwt: {audience: orders-api, scopes: [orders:read]}
+    authorize: {action: orders.list-all}
     rate_limit:                # GCRA per client IP, with RateLimit headers
       policies:
         - {name: per-ip, limit: 5, window: 10s}
         - {name: per-ip-daily, limit: 1000, window: 24h}
   - name: demo-callback        # the demo app's OAuth redirect URI: shows the code
+    public: true               # meant to be reached without credentials
     match: {methods: [GET], path: /demo/callback}
     upstream: {url: %[7]q, strip_prefix: /demo}
-  - name: orders-create
-    match: {methods: [POST], path: /api/orders}
-    max_body_bytes: 16KiB
+    rate_limit: {policies: [{name: per-ip, limit: 30, window: 1m}]}
+  # One order by id: the path names no tenant, so its owner and tenant are
+  # fetched from the orders API and decided by the policies (OWASP API1).
+  - name: order-read
+    match: {methods: [GET], path: "/api/orders/{id}"}
     upstream: {url: %[7]q, strip_prefix: /api}
     validate: {openapi: %[10]q, strict: true, reject_unknown_fields: true, responses: enforce}
-    auth: {api_key: {scopes: [orders:write]}}
-  - name: orders-item
-    match: {methods: [GET, PUT, PATCH, DELETE], path: "/api/orders/{id}"}
+    auth: {api_key: {}}
+    authorize:
+      action: orders.read
+      resource: {type: Order, id: "{id}", fetch: {url: "%[9]s/orders/{id}", attrs: [owner, tenant]}}
+    rate_limit: {policies: [{name: per-subject, limit: 120, window: 1m, key: [subject]}]}
+  - name: order-update
+    match: {methods: [PUT, PATCH], path: "/api/orders/{id}"}
     max_body_bytes: 16KiB
     upstream: {url: %[7]q, strip_prefix: /api}
     validate: {openapi: %[10]q, strict: true, reject_unknown_fields: true, responses: enforce}
     auth: {api_key: {}}
+    authorize:
+      action: orders.update
+      resource: {type: Order, id: "{id}", fetch: {url: "%[9]s/orders/{id}", attrs: [owner, tenant]}}
+    rate_limit: {policies: [{name: per-subject, limit: 60, window: 1m, key: [subject]}]}
+  - name: order-delete
+    match: {methods: [DELETE], path: "/api/orders/{id}"}
+    upstream: {url: %[7]q, strip_prefix: /api}
+    validate: {openapi: %[10]q, strict: true, reject_unknown_fields: true, responses: enforce}
+    auth: {api_key: {}}
+    authorize: {action: orders.delete, resource: {type: Order, id: "{id}"}}
+    rate_limit: {policies: [{name: per-subject, limit: 60, window: 1m, key: [subject]}]}
   # Tenant-scoped routes, decided by the policies (default deny).
   - name: tenant-orders
     match: {methods: [GET], path: "/api/tenants/{tenant}/orders"}
     upstream: {url: %[9]q, strip_prefix: /api}
     validate: {openapi: %[10]q, strict: true, reject_unknown_fields: true, responses: enforce}
-    auth: {api_key: {}}
+    auth:
+      api_key: {scopes: [orders:read]}
+      jwt: {audience: orders-api, scopes: [orders:read]}
     authorize: {action: orders.list, resource: {type: Tenant, id: "{tenant}"}}
+    rate_limit:
+      policies:
+        - {name: per-ip, limit: 5, window: 10s}
+        - {name: per-ip-daily, limit: 1000, window: 24h}
+  - name: tenant-order-create  # the tenant comes from the path, the owner is the caller
+    match: {methods: [POST], path: "/api/tenants/{tenant}/orders"}
+    max_body_bytes: 16KiB
+    upstream: {url: %[9]q, strip_prefix: /api}
+    validate: {openapi: %[10]q, strict: true, reject_unknown_fields: true, responses: enforce}
+    auth: {api_key: {scopes: [orders:write]}}
+    authorize: {action: orders.create, resource: {type: Tenant, id: "{tenant}"}}
+    rate_limit: {policies: [{name: per-subject, limit: 60, window: 1m, key: [subject]}]}
   - name: tenant-order-read
     match: {methods: [GET], path: "/api/tenants/{tenant}/orders/{id}"}
     upstream: {url: %[9]q, strip_prefix: /api}
     validate: {openapi: %[10]q, strict: true, reject_unknown_fields: true, responses: enforce}
     auth: {api_key: {}}
     authorize: {action: orders.read, resource: {type: Order, id: "{id}"}}
+    rate_limit: {policies: [{name: per-subject, limit: 120, window: 1m, key: [subject]}]}
   - name: tenant-order-update
     match: {methods: [PUT, PATCH], path: "/api/tenants/{tenant}/orders/{id}"}
     max_body_bytes: 16KiB
@@ -130,11 +179,13 @@ routes:
         type: Order
         id: "{id}"
         fetch: {url: "%[9]s/orders/{id}", attrs: [owner, tenant]}   # the order's owner, from the API itself
+    rate_limit: {policies: [{name: per-subject, limit: 60, window: 1m, key: [subject]}]}
   - name: tenant-order-delete
     match: {methods: [DELETE], path: "/api/tenants/{tenant}/orders/{id}"}
     upstream: {url: %[9]q, strip_prefix: /api}
     validate: {openapi: %[10]q, strict: true, reject_unknown_fields: true, responses: enforce}
     auth: {api_key: {}}
     authorize: {action: orders.delete, resource: {type: Order, id: "{id}"}}
+    rate_limit: {policies: [{name: per-subject, limit: 60, window: 1m, key: [subject]}]}
 `, s.DataDir, s.Listen, httpBlock, s.AdminListen, s.SecretFile, s.PolicyFile, s.Upstream, s.Upstream, s.Upstream, s.SpecFile, s.OAuthSecretFile), "\n")
 }

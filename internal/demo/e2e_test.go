@@ -100,15 +100,32 @@ func TestDemoEndToEnd(t *testing.T) {
 		status                      int
 		contains                    string
 	}{
-		{"GET", "/api/orders", keys.Alice, "", "", 200, `"orders"`},
-		{"POST", "/api/orders", keys.Alice, js, `{"tenant":"acme","owner":"alice","item":"tnt","quantity":3}`, 201, `"item":"tnt"`},
-		{"POST", "/api/orders", keys.Alice, js, `{"tenant":"acme","owner":"alice","item":"tnt","quantity":3,"is_admin":true}`, 400, `"pointer":"/is_admin"`},
-		{"POST", "/api/orders", keys.Alice, js, `{"tenant":"acme","owner":"alice","item":"tnt","quantity":"three"}`, 400, `"pointer":"/quantity"`},
-		{"POST", "/api/orders", keys.Alice, js, `{"id":"9","tenant":"acme","owner":"alice","item":"tnt","quantity":3}`, 400, `readOnly`},
-		{"POST", "/api/orders", keys.Alice, "text/plain", `tnt`, 415, `unsupported-media-type`},
+		// every tenant's orders at once: admins only
+		{"GET", "/api/orders", keys.Alice, "", "", 403, `forbidden`},
+		{"GET", "/api/orders", keys.Admin, "", "", 200, `"globex"`},
+		// orders are created in the caller's own tenant, owned by the caller
+		{"POST", "/api/tenants/acme/orders", keys.Alice, js, `{"item":"tnt","quantity":3}`, 201, `"owner":"alice"`},
+		{"POST", "/api/tenants/globex/orders", keys.Alice, js, `{"item":"tnt","quantity":3}`, 403, ``},
+		{"POST", "/api/tenants/globex/orders", keys.Carol, js, `{"item":"tnt","quantity":3}`, 403, `lacks a scope`},
+		{"POST", "/api/tenants/acme/orders", keys.Alice, js, `{"item":"tnt","quantity":3,"tenant":"globex"}`, 400, `"pointer":"/tenant"`},
+		{"POST", "/api/tenants/acme/orders", keys.Alice, js, `{"item":"tnt","quantity":3,"owner":"bob"}`, 400, `"pointer":"/owner"`},
+		{"POST", "/api/tenants/acme/orders", keys.Alice, js, `{"item":"tnt","quantity":3,"is_admin":true}`, 400, `"pointer":"/is_admin"`},
+		{"POST", "/api/tenants/acme/orders", keys.Alice, js, `{"item":"tnt","quantity":"three"}`, 400, `"pointer":"/quantity"`},
+		{"POST", "/api/tenants/acme/orders", keys.Alice, js, `{"id":"9","item":"tnt","quantity":3}`, 400, `readOnly`},
+		{"POST", "/api/tenants/acme/orders", keys.Alice, "text/plain", `tnt`, 415, `unsupported-media-type`},
+		// one order by id: its tenant and owner are fetched and decided on
 		{"GET", "/api/orders/1", keys.Alice, "", "", 200, `"owner":"alice"`},
-		{"GET", "/api/orders/999", keys.Alice, "", "", 404, `no such order`},
-		{"GET", "/api/orders/abc", keys.Alice, "", "", 400, `"location":"path"`},
+		{"GET", "/api/orders/1", keys.Carol, "", "", 403, ``},
+		{"GET", "/api/orders/3", keys.Carol, "", "", 200, `"owner":"carol"`},
+		{"PATCH", "/api/orders/1", keys.Carol, js, `{"quantity":2}`, 403, ``},
+		{"PATCH", "/api/orders/2", keys.Alice, js, `{"quantity":2}`, 403, ``},
+		{"PATCH", "/api/orders/1", keys.Alice, js, `{"quantity":4}`, 200, `"quantity":4`},
+		{"DELETE", "/api/orders/1", keys.Carol, "", "", 403, ``},
+		{"DELETE", "/api/orders/1", keys.Alice, "", "", 403, ``},
+		{"GET", "/api/orders/999", keys.Alice, "", "", 403, ``},
+		{"GET", "/api/tenants/acme/orders/1", keys.Carol, "", "", 403, ``},
+		{"GET", "/api/tenants/globex/orders/1", keys.Carol, "", "", 404, `no such order in this tenant`},
+		{"PATCH", "/api/tenants/globex/orders/1", keys.Carol, js, `{"quantity":2}`, 403, ``},
 		{"GET", "/api/tenants/acme/orders", keys.Alice, "", "", 200, `"orders"`},
 		{"GET", "/api/tenants/acme/orders", keys.Carol, "", "", 403, ``},
 		{"PATCH", "/api/tenants/acme/orders/1", keys.Alice, js, `{"quantity":2}`, 200, `"quantity":2`},
@@ -122,7 +139,8 @@ func TestDemoEndToEnd(t *testing.T) {
 		}
 	}
 	// The printed client credentials flow: a token from the gateway's own
-	// token endpoint opens orders-list; after revocation it does not.
+	// token endpoint (client of tenant acme) lists acme's orders; after
+	// revocation it does not.
 	tokenReq := func(path, form string) *http.Response {
 		req, _ := http.NewRequest(http.MethodPost, srv.URL+path, strings.NewReader(form))
 		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
@@ -143,7 +161,7 @@ func TestDemoEndToEnd(t *testing.T) {
 		t.Fatalf("token endpoint: %d", res.StatusCode)
 	}
 	withToken := func() int {
-		req, _ := http.NewRequest(http.MethodGet, srv.URL+"/api/orders", nil)
+		req, _ := http.NewRequest(http.MethodGet, srv.URL+"/api/tenants/acme/orders", nil)
 		req.Header.Set("Authorization", "Bearer "+tok.AccessToken)
 		res, err := http.DefaultTransport.RoundTrip(req)
 		if err != nil {
@@ -153,7 +171,7 @@ func TestDemoEndToEnd(t *testing.T) {
 		return res.StatusCode
 	}
 	if code := withToken(); code != 200 {
-		t.Fatalf("orders-list with an access token: %d", code)
+		t.Fatalf("tenant-orders with an access token: %d", code)
 	}
 	if res := tokenReq("/oauth2/revoke", "token="+tok.AccessToken); res.StatusCode != 200 {
 		t.Fatalf("revoke: %d", res.StatusCode)

@@ -107,6 +107,7 @@ func (o *Orders) Handler() http.Handler {
 		r.URL.RawQuery = q.Encode()
 		o.list(w, r)
 	})
+	mux.HandleFunc("POST /tenants/{tenant}/orders", o.createInTenant)
 	for _, m := range []struct {
 		method string
 		h      http.HandlerFunc
@@ -219,6 +220,40 @@ func (o *Orders) create(w http.ResponseWriter, r *http.Request) {
 	v := *o.add(ord)
 	o.mu.Unlock()
 	w.Header().Set("Location", "/orders/"+v.ID)
+	writeJSON(w, http.StatusCreated, v)
+}
+
+// createInTenant creates an order in the path's tenant, owned by the
+// caller the gateway authenticated (its X-Gatehouse-Subject): neither comes
+// from the body, so a caller cannot create orders in another's name.
+func (o *Orders) createInTenant(w http.ResponseWriter, r *http.Request) {
+	in, err := decode(r)
+	if err != nil {
+		fail(w, http.StatusBadRequest, err.Error())
+		return
+	}
+	owner := r.Header.Get("X-Gatehouse-Subject")
+	switch {
+	case in.Tenant != nil || in.Owner != nil:
+		fail(w, http.StatusBadRequest, "tenant and owner are not taken from the body")
+		return
+	case owner == "":
+		fail(w, http.StatusBadRequest, "no authenticated caller")
+		return
+	case in.Item == nil || in.Quantity == nil:
+		fail(w, http.StatusBadRequest, "item and quantity are required")
+		return
+	}
+	tenant := r.PathValue("tenant")
+	in.Tenant, in.Owner = &tenant, &owner
+	o.mu.Lock()
+	ord := Order{Tenant: tenant, Owner: owner, Item: *in.Item, Quantity: *in.Quantity, Lines: in.Lines, Shipping: in.Shipping}
+	if in.Note != nil {
+		ord.Note = *in.Note
+	}
+	v := *o.add(ord)
+	o.mu.Unlock()
+	w.Header().Set("Location", "/tenants/"+tenant+"/orders/"+v.ID)
 	writeJSON(w, http.StatusCreated, v)
 }
 
