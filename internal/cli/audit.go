@@ -24,6 +24,7 @@ func auditCmd(stdout, stderr io.Writer) *cobra.Command {
 			"sets the exit code: 1 when any finding is that severe or worse (default high), 0 otherwise;\n" +
 			"2 is a usage error, 3 an audit that could not run.",
 	}
+	c.AddCommand(auditDepsCmd(stdout, stderr))
 	return c
 }
 
