@@ -1,9 +1,11 @@
 package cli
 
 import (
+	"context"
 	"fmt"
 	"io"
 	"os"
+	"time"
 
 	"github.com/gatehouse-dev/gatehouse/secaudit"
 	"github.com/gatehouse-dev/gatehouse/secaudit/finding"
@@ -15,6 +17,7 @@ import (
 func auditDepsCmd(stdout, stderr io.Writer) *cobra.Command {
 	var out auditOutput
 	var o secaudit.DepsOptions
+	var timeout time.Duration
 	c := &cobra.Command{
 		Use:   "deps [--db file://DIR] [--binary PATH]",
 		Short: "Check the modules compiled into this binary against the Go vulnerability database",
@@ -40,7 +43,11 @@ func auditDepsCmd(stdout, stderr io.Writer) *cobra.Command {
 				}
 				o.Binary, target = exe, exe
 			}
-			fs, err := secaudit.Deps(cmd.Context(), o)
+			// x/vuln reads an https:// database with http.DefaultClient,
+			// which has no timeout of its own: the context bounds it.
+			ctx, cancel := context.WithTimeout(cmd.Context(), timeout)
+			defer cancel()
+			fs, err := secaudit.Deps(ctx, o)
 			if err != nil {
 				fmt.Fprintln(stderr, "error: audit deps:", err)
 				return exitError{3}
@@ -55,6 +62,7 @@ func auditDepsCmd(stdout, stderr io.Writer) *cobra.Command {
 	}
 	c.Flags().StringVar(&o.DB, "db", secaudit.DefaultVulnDB, "vulnerability database: https://HOST or file://DIR (an offline copy)")
 	c.Flags().StringVar(&o.Binary, "binary", "", "the Go binary to check (default: this gatehouse)")
+	c.Flags().DurationVar(&timeout, "timeout", 2*time.Minute, "give up (exit 3) after this long")
 	out.flags(c)
 	return c
 }

@@ -35,6 +35,7 @@ func TestAuditDeps(t *testing.T) {
 		{"json", []string{"--db", db, "--format", "json", "--fail-on", "none"}, 0, []string{`"id": "GH-DEP-3"`, `"path": "stdlib@v`}},
 		{"unreadable database", []string{"--db", "file://" + filepath.ToSlash(t.TempDir())}, 3, nil},
 		{"unreachable database", []string{"--db", "http://127.0.0.1:1"}, 3, nil},
+		{"timeout", []string{"--db", db, "--timeout", "1ns"}, 3, nil},
 		{"missing binary", []string{"--db", db, "--binary", filepath.Join(t.TempDir(), "x")}, 3, nil},
 		{"bad format", []string{"--db", db, "--format", "xml"}, 2, nil},
 		{"bad fail-on", []string{"--db", db, "--fail-on", "severe"}, 2, nil},
