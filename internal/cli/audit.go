@@ -24,7 +24,7 @@ func auditCmd(stdout, stderr io.Writer) *cobra.Command {
 			"sets the exit code: 1 when any finding is that severe or worse (default high), 0 otherwise;\n" +
 			"2 is a usage error, 3 an audit that could not run.",
 	}
-	c.AddCommand(auditConfigCmd(stdout, stderr), auditLiveCmd(stdout, stderr))
+	c.AddCommand(auditConfigCmd(stdout, stderr), auditLiveCmd(stdout, stderr), auditDepsCmd(stdout, stderr))
 	return c
 }
 
@@ -36,7 +36,7 @@ type auditOutput struct {
 }
 
 func (o *auditOutput) flags(c *cobra.Command) {
-	c.Flags().StringVar(&o.format, "format", "text", "text or json")
+	c.Flags().StringVar(&o.format, "format", "text", "text, json or sarif")
 	c.Flags().StringVar(&o.failOn, "fail-on", "high", "exit 1 when a finding is this severe or worse: critical, high, medium, low, info, or none")
 	c.Flags().StringVarP(&o.out, "output", "o", "", "write the report to this file instead of standard output")
 }
@@ -44,9 +44,9 @@ func (o *auditOutput) flags(c *cobra.Command) {
 // check validates the flags before an audit runs.
 func (o *auditOutput) check(stderr io.Writer) error {
 	switch o.format {
-	case "text", "json":
+	case "text", "json", "sarif":
 	default:
-		fmt.Fprintf(stderr, "error: --format %q: one of text, json\n", o.format)
+		fmt.Fprintf(stderr, "error: --format %q: one of text, json, sarif\n", o.format)
 		return exitError{2}
 	}
 	if o.failOn != "none" {
@@ -76,6 +76,11 @@ func (o *auditOutput) write(stdout io.Writer, r finding.Report) error {
 	switch o.format {
 	case "json":
 		err = finding.WriteJSON(w, r)
+	case "sarif":
+		if r.Version == "" {
+			r.Version = Version
+		}
+		err = finding.WriteSARIF(w, r)
 	default:
 		err = finding.WriteText(w, r, colour)
 	}

@@ -14,6 +14,9 @@ type Report struct {
 	Target   string    `json:"target"` // the config file, URL or binary audited
 	Findings []Finding `json:"findings"`
 	Rules    []Rule    `json:"-"` // every rule checked (SARIF lists them)
+	// Version is the gatehouse version that ran the audit (SARIF's
+	// tool.driver.version); empty leaves it out.
+	Version string `json:"-"`
 }
 
 const (
