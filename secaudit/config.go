@@ -55,6 +55,13 @@ func ConfigRules() []finding.Rule {
 	return rs
 }
 
+// Rules returns every rule of the three audits (config, live, deps), by id.
+func Rules() []finding.Rule {
+	rs := append(append(ConfigRules(), LiveRules()...), DepsRules()...)
+	finding.SortRules(rs)
+	return rs
+}
+
 // Config lints a loaded config (and the store, when given) and returns its
 // findings, worst first. It reads the files the config names (policies,
 // certificates, OpenAPI documents, secret files) but changes nothing.

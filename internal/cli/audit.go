@@ -1,10 +1,13 @@
 package cli
 
 import (
+	"encoding/json"
 	"fmt"
 	"io"
 	"os"
+	"slices"
 
+	"github.com/gatehouse-dev/gatehouse/secaudit"
 	"github.com/gatehouse-dev/gatehouse/secaudit/finding"
 	"github.com/mattn/go-isatty"
 	"github.com/spf13/cobra"
@@ -24,7 +27,7 @@ func auditCmd(stdout, stderr io.Writer) *cobra.Command {
 			"sets the exit code: 1 when any finding is that severe or worse (default high), 0 otherwise;\n" +
 			"2 is a usage error, 3 an audit that could not run.",
 	}
-	c.AddCommand(auditConfigCmd(stdout, stderr), auditLiveCmd(stdout, stderr), auditDepsCmd(stdout, stderr))
+	c.AddCommand(auditConfigCmd(stdout, stderr), auditLiveCmd(stdout, stderr), auditDepsCmd(stdout, stderr), auditRulesCmd(stdout))
 	return c
 }
 
@@ -33,12 +36,14 @@ type auditOutput struct {
 	format string
 	failOn string
 	out    string
+	ignore []string
 }
 
 func (o *auditOutput) flags(c *cobra.Command) {
 	c.Flags().StringVar(&o.format, "format", "text", "text, json or sarif")
 	c.Flags().StringVar(&o.failOn, "fail-on", "high", "exit 1 when a finding is this severe or worse: critical, high, medium, low, info, or none")
 	c.Flags().StringVarP(&o.out, "output", "o", "", "write the report to this file instead of standard output")
+	c.Flags().StringSliceVar(&o.ignore, "ignore", nil, "rule ids whose findings are left out (repeatable, or comma-separated), e.g. GH-TLS-3 for a deliberate self-signed certificate")
 }
 
 // check validates the flags before an audit runs.
@@ -52,6 +57,16 @@ func (o *auditOutput) check(stderr io.Writer) error {
 	if o.failOn != "none" {
 		if _, err := finding.ParseSeverity(o.failOn); err != nil {
 			fmt.Fprintln(stderr, "error: --fail-on:", err)
+			return exitError{2}
+		}
+	}
+	known := map[string]bool{}
+	for _, r := range secaudit.Rules() {
+		known[r.ID] = true
+	}
+	for _, id := range o.ignore {
+		if !known[id] {
+			fmt.Fprintf(stderr, "error: --ignore %s: no such rule (gatehouse audit rules lists them)\n", id)
 			return exitError{2}
 		}
 	}
@@ -71,6 +86,9 @@ func (o *auditOutput) write(stdout io.Writer, r finding.Report) error {
 		w = f
 	} else if f, ok := stdout.(*os.File); ok && os.Getenv("NO_COLOR") == "" {
 		colour = isatty.IsTerminal(f.Fd())
+	}
+	if len(o.ignore) > 0 {
+		r.Findings = slices.DeleteFunc(slices.Clone(r.Findings), func(f finding.Finding) bool { return slices.Contains(o.ignore, f.ID) })
 	}
 	var err error
 	switch o.format {
@@ -95,4 +113,27 @@ func (o *auditOutput) write(stdout io.Writer, r finding.Report) error {
 		return exitError{1}
 	}
 	return nil
+}
+
+// auditRulesCmd lists every rule of the three audits.
+func auditRulesCmd(stdout io.Writer) *cobra.Command {
+	var format string
+	c := &cobra.Command{
+		Use:   "rules",
+		Short: "List every audit rule: id, severity, title (--format json: with why, fix and references)",
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			rules := secaudit.Rules()
+			if format == "json" {
+				enc := json.NewEncoder(stdout)
+				enc.SetIndent("", "  ")
+				return enc.Encode(rules)
+			}
+			for _, r := range rules {
+				fmt.Fprintf(stdout, "%-10s %-8s %s\n", r.ID, r.Severity, r.Title)
+			}
+			return nil
+		},
+	}
+	c.Flags().StringVar(&format, "format", "text", "text or json")
+	return c
 }

@@ -24,7 +24,7 @@ func auditConfigCmd(stdout, stderr io.Writer) *cobra.Command {
 	c := &cobra.Command{
 		Use:   "config",
 		Short: "Lint a config file, and the keys and clients of its store when it is reachable",
-		Long: "Lint a config file: every rule (gatehouse audit config --list, docs/audit.md) is checked against\n" +
+		Long: "Lint a config file: every rule (gatehouse audit rules, docs/audit.md) is checked against\n" +
 			"the loaded config and the files it names (policies, OpenAPI documents, certificates, secret files).\n" +
 			"The key and client rules read the store when it can be opened without creating it; --no-store skips them.",
 		RunE: func(cmd *cobra.Command, _ []string) error {
@@ -32,7 +32,9 @@ func auditConfigCmd(stdout, stderr io.Writer) *cobra.Command {
 				return err
 			}
 			cfg, err := loadConfig(path, stderr)
-			if err != nil {
+			if ee, ok := err.(exitError); ok && ee.code == 1 {
+				return exitError{3} // a config that does not load is not audited
+			} else if err != nil {
 				return err
 			}
 			in := secaudit.ConfigInput{Config: cfg, MaxAdminKeys: maxAdmin}
