@@ -81,7 +81,11 @@ type realGateway struct {
 
 // startGateway runs a real gateway process in this process: its TLS
 // listener, limits, API keys, OAuth server and policies.
-func startGateway(t *testing.T, hole bool) *realGateway {
+func startGateway(t *testing.T, hole bool) *realGateway { return startConfig(t, hole, false) }
+
+// startConfig starts the gateway of gatewayConfig (with the hole when
+// asked), or, with useDemo, of the config gatehouse demo writes.
+func startConfig(t *testing.T, hole, useDemo bool) *realGateway {
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	dir := t.TempDir()
@@ -109,7 +113,16 @@ func startGateway(t *testing.T, hole bool) *realGateway {
 		extra = fmt.Sprintf(bolaHole, up.URL)
 	}
 	path := filepath.Join(dir, "gatehouse.yaml")
-	if err := os.WriteFile(path, []byte(fmt.Sprintf(gatewayConfig, dir, addr, secret, policies, oauthSecret, up.URL, extra)), 0o600); err != nil {
+	src := fmt.Sprintf(gatewayConfig, dir, addr, secret, policies, oauthSecret, up.URL, extra)
+	if useDemo {
+		spec := filepath.Join(dir, "orders.openapi.yaml")
+		if err := os.WriteFile(spec, []byte(demo.OpenAPI), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		src = demo.Config(demo.Settings{Listen: addr, AdminListen: "127.0.0.1:0", DataDir: dir, Upstream: up.URL,
+			SecretFile: secret, PolicyFile: policies, SpecFile: spec, OAuthSecretFile: oauthSecret})
+	}
+	if err := os.WriteFile(path, []byte(src), 0o600); err != nil {
 		t.Fatal(err)
 	}
 	cfg, err := gatehouse.LoadFile(path)
@@ -221,5 +234,30 @@ func TestLiveFindsBOLAOnTheGateway(t *testing.T) {
 	}
 	if bola != 2 { // GET and HEAD
 		t.Errorf("%d GH-LIVE-22 findings, want 2: %+v", bola, fs)
+	}
+}
+
+// The demo, as gatehouse demo configures it, passes the probe with two
+// tenants' keys: alice (acme) reaches acme's order 1 by both of its
+// routes, carol (globex) reaches it by neither, and nothing is high.
+func TestLiveAgainstTheDemo(t *testing.T) {
+	g := startConfig(t, false, true)
+	fs, err := secaudit.Live(context.Background(), secaudit.LiveOptions{
+		URL: "https://" + g.addr, RootCAs: g.roots,
+		APIKey: g.keys.Alice, OtherKey: g.keys.Carol, Token: g.token,
+		Objects: []string{"/api/orders/1", "/api/tenants/acme/orders/1"}, AuthPath: "/api/tenants/acme/orders", Destructive: true,
+		Timeout: 5 * time.Second, MaxWait: 2 * time.Minute,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, f := range fs {
+		t.Logf("%s %s %s: %s (%s)", f.Severity, f.ID, f.Title, f.Message, f.Location.URL)
+		if f.Severity >= finding.High {
+			t.Errorf("high finding on the demo: %s %s", f.ID, f.Message)
+		}
+		if f.ID == "GH-LIVE-22" || f.ID == "GH-LIVE-23" {
+			t.Errorf("cross-tenant access on the demo: %s", f.Message)
+		}
 	}
 }
