@@ -119,7 +119,11 @@ func startConfig(t *testing.T, hole, useDemo bool) *realGateway {
 		if err := os.WriteFile(spec, []byte(demo.OpenAPI), 0o600); err != nil {
 			t.Fatal(err)
 		}
-		src = demo.Config(demo.Settings{Listen: addr, AdminListen: "127.0.0.1:0", DataDir: dir, Upstream: up.URL,
+		schema := filepath.Join(dir, "demo.cedarschema")
+		if err := os.WriteFile(schema, []byte(demo.PolicySchema), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		src = demo.Config(demo.Settings{SchemaFile: schema, Listen: addr, AdminListen: "127.0.0.1:0", DataDir: dir, Upstream: up.URL,
 			SecretFile: secret, PolicyFile: policies, SpecFile: spec, OAuthSecretFile: oauthSecret})
 	}
 	if err := os.WriteFile(path, []byte(src), 0o600); err != nil {

@@ -64,6 +64,12 @@ func demoCmd(stdout, stderr io.Writer) *cobra.Command {
 					return fmt.Errorf("demo policies: %w", err)
 				}
 			}
+			s.SchemaFile = filepath.Join(s.DataDir, "demo.cedarschema")
+			if _, err := os.Stat(s.SchemaFile); err != nil { // keep a user's edits
+				if err := os.WriteFile(s.SchemaFile, []byte(demo.PolicySchema), 0o600); err != nil {
+					return fmt.Errorf("demo policy schema: %w", err)
+				}
+			}
 			s.SpecFile = filepath.Join(s.DataDir, "orders.openapi.yaml")
 			if _, err := os.Stat(s.SpecFile); err != nil { // keep a user's edits
 				if err := os.WriteFile(s.SpecFile, []byte(demo.OpenAPI), 0o600); err != nil {

@@ -90,7 +90,8 @@ func TestDemoPassesItsOwnAudit(t *testing.T) {
 	pol, spec := dir+"/demo.cedar", dir+"/orders.openapi.yaml"
 	os.WriteFile(pol, []byte(Policies), 0o600)
 	os.WriteFile(spec, []byte(OpenAPI), 0o600)
-	src := Config(Settings{Listen: "127.0.0.1:8443", HTTPListen: "127.0.0.1:8080", AdminListen: "127.0.0.1:9443", DataDir: dir, Upstream: "http://127.0.0.1:1", SecretFile: secret, PolicyFile: pol, SpecFile: spec, OAuthSecretFile: secret})
+	os.WriteFile(dir+"/demo.cedarschema", []byte(PolicySchema), 0o600)
+	src := Config(Settings{SchemaFile: dir + "/demo.cedarschema", Listen: "127.0.0.1:8443", HTTPListen: "127.0.0.1:8080", AdminListen: "127.0.0.1:9443", DataDir: dir, Upstream: "http://127.0.0.1:1", SecretFile: secret, PolicyFile: pol, SpecFile: spec, OAuthSecretFile: secret})
 	audit := func(src string) []finding.Finding {
 		file := dir + "/demo.yaml"
 		os.WriteFile(file, []byte(src), 0o600)

@@ -39,6 +39,8 @@ func TestDemoEndToEnd(t *testing.T) {
 	}
 	os.WriteFile(s.PolicyFile, []byte(Policies), 0o600)
 	os.WriteFile(s.SpecFile, []byte(OpenAPI), 0o600)
+	s.SchemaFile = filepath.Join(dir, "demo.cedarschema")
+	os.WriteFile(s.SchemaFile, []byte(PolicySchema), 0o600)
 	cfg, err := gatehouse.Parse("demo.yaml", []byte(Config(s)))
 	if err != nil {
 		t.Fatal(err)
