@@ -4,6 +4,7 @@ import (
 	"slices"
 
 	"github.com/cedar-policy/cedar-go"
+	"github.com/cedar-policy/cedar-go/types"
 	xast "github.com/cedar-policy/cedar-go/x/exp/ast"
 )
 
@@ -19,6 +20,10 @@ type Summary struct {
 	AnyPrincipal, AnyAction, AnyResource bool
 	// Conditions counts the when and unless clauses.
 	Conditions int
+	// TrivialConditions counts those of them that hold whatever the
+	// request: when { true }, unless { false }, when { 1 == 1 }. A policy
+	// whose conditions are all trivial is as unconditional as one without.
+	TrivialConditions int
 	// Actions are the action ids the action scope names (none: any action).
 	Actions []string
 }
@@ -45,6 +50,11 @@ func (e *Engine) Summaries() []Summary {
 			ID: id, Permit: a.Effect == xast.EffectPermit, File: pos.Filename, Line: pos.Line,
 			AnyPrincipal: anyScope(a.Principal), AnyResource: anyScope(a.Resource),
 			Conditions: len(a.Conditions),
+		}
+		for _, c := range a.Conditions {
+			if v, ok := constant(c.Body); ok && v == bool(c.Condition) {
+				s.TrivialConditions++
+			}
 		}
 		switch sc := a.Action.(type) {
 		case xast.ScopeTypeEq:
@@ -74,4 +84,59 @@ func (e *Engine) Permits(action string) bool {
 		}
 	}
 	return false
+}
+
+// constant folds a condition that reads nothing of the request: boolean
+// literals, !, && and || (left to right, as Cedar short-circuits them, so
+// that an operand that may error is never skipped over), == and != of two
+// literals, and if-then-else with a constant test. ok is false when the
+// value depends on the request or cannot be told.
+func constant(n xast.IsNode) (v, ok bool) {
+	switch n := n.(type) {
+	case xast.NodeValue:
+		b, isBool := n.Value.(types.Boolean)
+		return bool(b), isBool
+	case xast.NodeTypeNot:
+		v, ok := constant(n.Arg)
+		return !v, ok
+	case xast.NodeTypeAnd:
+		l, ok := constant(n.Left)
+		if !ok || !l {
+			return false, ok
+		}
+		return constant(n.Right)
+	case xast.NodeTypeOr:
+		l, ok := constant(n.Left)
+		if !ok || l {
+			return l, ok
+		}
+		return constant(n.Right)
+	case xast.NodeTypeEquals, xast.NodeTypeNotEquals:
+		var b xast.BinaryNode
+		if e, isEq := n.(xast.NodeTypeEquals); isEq {
+			b = e.BinaryNode
+		} else {
+			b = n.(xast.NodeTypeNotEquals).BinaryNode
+		}
+		l, lok := b.Left.(xast.NodeValue)
+		r, rok := b.Right.(xast.NodeValue)
+		if !lok || !rok {
+			return false, false
+		}
+		eq := l.Value.Equal(r.Value)
+		if _, isEq := n.(xast.NodeTypeEquals); isEq {
+			return eq, true
+		}
+		return !eq, true
+	case xast.NodeTypeIfThenElse:
+		c, ok := constant(n.If)
+		if !ok {
+			return false, false
+		}
+		if c {
+			return constant(n.Then)
+		}
+		return constant(n.Else)
+	}
+	return false, false
 }

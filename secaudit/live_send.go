@@ -91,9 +91,14 @@ func (p *prober) waitRetry(ctx context.Context, h http.Header) bool {
 	if err != nil || secs < 0 {
 		secs = 1
 	}
+	// A value beyond MaxWait is refused before it is multiplied: a huge
+	// one would overflow into a negative wait and unbound the total.
+	if p.o.MaxWait < 0 || int64(secs) > int64(p.o.MaxWait/time.Second) {
+		return false
+	}
 	d := time.Duration(secs)*time.Second + 100*time.Millisecond
 	p.mu.Lock()
-	if p.o.MaxWait < 0 || p.waited+d > p.o.MaxWait {
+	if p.waited+d > p.o.MaxWait {
 		p.mu.Unlock()
 		return false
 	}

@@ -17,7 +17,7 @@ var authorizationChecks = []check{
 		Refs: []string{"AZ-01", "AZ-03", "OWASP API1:2023"},
 	}, func(a *auditor) {
 		a.routes(func(p string, r *gatehouse.Route) {
-			if authenticated(r) && r.Authorize == nil && strings.Contains(r.Match.Path, "{") {
+			if authenticated(r) && r.Authorize == nil && namesObjects(r.Match.Path) {
 				a.at(p, "route %s authenticates but has no authorize: any caller reaches any %s", describe(r), r.Match.Path)
 			}
 		})
@@ -31,7 +31,7 @@ var authorizationChecks = []check{
 		Refs: []string{"AZ-01", "OWASP API5:2023"},
 	}, func(a *auditor) {
 		a.routes(func(p string, r *gatehouse.Route) {
-			if w := writes(r); authenticated(r) && r.Authorize == nil && !strings.Contains(r.Match.Path, "{") && len(w) > 0 {
+			if w := writes(r); authenticated(r) && r.Authorize == nil && !namesObjects(r.Match.Path) && len(w) > 0 {
 				a.at(p, "route %s allows %s to any authenticated caller: it has no authorize", describe(r), strings.Join(w, ", "))
 			}
 		})
@@ -49,7 +49,7 @@ var authorizationChecks = []check{
 			return
 		}
 		for _, s := range e.Summaries() {
-			if s.Permit && s.AnyPrincipal && s.AnyResource && s.Conditions == 0 {
+			if s.Permit && s.AnyPrincipal && s.AnyResource && s.Conditions == s.TrivialConditions {
 				what := "action " + strings.Join(s.Actions, ", ")
 				if s.AnyAction {
 					what = "every action"
@@ -107,4 +107,12 @@ var authorizationChecks = []check{
 			}
 		})
 	}},
+}
+
+// namesObjects reports whether a route's path pattern reaches more than
+// one path: a wildcard ({id}, {path...}; not the {$} end marker) or a
+// trailing slash, which in ServeMux patterns matches the whole subtree
+// (/orders/ matches /orders/3).
+func namesObjects(path string) bool {
+	return strings.Contains(strings.ReplaceAll(path, "{$}", ""), "{") || strings.HasSuffix(path, "/")
 }

@@ -81,9 +81,23 @@ var fileChecks = []check{
 		Fix:  "List only the addresses of the proxies in front of the gateway in trusted_proxies.",
 		Refs: []string{"PRX-01", "PRX-08"},
 	}, func(a *auditor) {
+		var all []netip.Prefix
 		for i, s := range a.cfg.TrustedProxies {
-			if p, err := netip.ParsePrefix(s); err == nil && p.Bits() == 0 {
+			p, err := netip.ParsePrefix(s)
+			if err != nil {
+				continue
+			}
+			if p.Bits() == 0 {
 				a.at(fmt.Sprintf("trusted_proxies[%d]", i), "%s trusts every address", s)
+				return
+			}
+			all = append(all, p.Masked())
+		}
+		// Ranges that together cover a whole family (0.0.0.0/1 and
+		// 128.0.0.0/1) trust every address just the same.
+		for _, whole := range []netip.Prefix{netip.MustParsePrefix("0.0.0.0/0"), netip.MustParsePrefix("::/0")} {
+			if len(all) > 1 && coveredBy(whole, all) {
+				a.at("trusted_proxies", "%s together trust every address of %s", strings.Join(a.cfg.TrustedProxies, ", "), whole)
 			}
 		}
 	}},
@@ -207,4 +221,32 @@ func perm(path string) (fs.FileMode, bool) {
 		return 0, false
 	}
 	return fi.Mode() & (fs.ModePerm | fs.ModeSticky), true
+}
+
+// coveredBy reports whether every address of p is in one of the prefixes
+// of list: p is, or each of its halves is. Only halves that some listed
+// prefix lies inside are split further, so the walk is bounded by the
+// list's length times the address width.
+func coveredBy(p netip.Prefix, list []netip.Prefix) bool {
+	inside := false
+	for _, q := range list {
+		if q.Addr().BitLen() != p.Addr().BitLen() {
+			continue
+		}
+		if q.Bits() <= p.Bits() && q.Contains(p.Addr()) {
+			return true
+		}
+		if q.Bits() > p.Bits() && p.Contains(q.Addr()) {
+			inside = true
+		}
+	}
+	if !inside || p.Bits() >= p.Addr().BitLen() {
+		return false
+	}
+	lo := netip.PrefixFrom(p.Addr(), p.Bits()+1)
+	b := p.Addr().AsSlice()
+	b[p.Bits()/8] |= 0x80 >> (p.Bits() % 8)
+	hiAddr, _ := netip.AddrFromSlice(b)
+	hi := netip.PrefixFrom(hiAddr, p.Bits()+1)
+	return coveredBy(lo, list) && coveredBy(hi, list)
 }

@@ -10,6 +10,7 @@ import (
 	"net/netip"
 	"net/url"
 	"os"
+	"slices"
 	"strings"
 	"time"
 
@@ -85,8 +86,10 @@ var transportChecks = []check{
 		Refs: []string{"TLS-07"},
 	}, func(a *auditor) {
 		a.routes(func(p string, r *gatehouse.Route) {
+			// The load copies url into urls: each backend is named once.
 			urls := append([]string{r.Upstream.URL}, r.Upstream.URLs...)
-			for _, raw := range urls {
+			slices.Sort(urls)
+			for _, raw := range slices.Compact(urls) {
 				if u, err := url.Parse(raw); err == nil && u.Scheme == "http" && !loopbackHost(u.Hostname()) {
 					a.at(p+".upstream", "route %s sends requests in clear text to %s", describe(r), u.Redacted())
 				}
