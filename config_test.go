@@ -246,3 +246,17 @@ func TestAZ06FetchPlaceholdersInPathOnly(t *testing.T) {
 		}
 	}
 }
+
+// An address that is a URL with user info is refused without echoing it:
+// the password in it never reaches an error, a log line or an audit.
+func TestAddressErrorDoesNotEchoCredentials(t *testing.T) {
+	errs := parseErrors(t, "rate_limit: {backend: redis, redis: {addrs: [\"redis://:Sup3rS3cretPw@redis.internal:6379\"]}}\nroutes: []\n")
+	if len(errs) == 0 {
+		t.Fatal("a URL accepted as a Redis address")
+	}
+	for _, e := range errs {
+		if strings.Contains(e.String(), "Sup3rS3cretPw") {
+			t.Errorf("the password is echoed: %s", e)
+		}
+	}
+}

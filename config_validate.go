@@ -153,6 +153,10 @@ func isLoopback(hostport string) bool {
 func (v *validator) hostPort(path, s string) {
 	host, port, err := net.SplitHostPort(s)
 	if err != nil {
+		if strings.Contains(s, "@") { // a URL with user info: never echo what may be a password (LOG-02)
+			v.errf(path, "invalid address (a URL with user info, not repeated here): want host:port; credentials go in their own fields, as ${file:...}")
+			return
+		}
 		v.errf(path, "invalid address %q: want host:port", s)
 		return
 	}

@@ -226,6 +226,7 @@ func certNames(c *x509.Certificate) []string {
 
 // loopbackHost reports whether a host name or IP is loopback.
 func loopbackHost(h string) bool {
+	h = strings.TrimSuffix(h, ".") // localhost. is localhost (a fully qualified name)
 	if strings.EqualFold(h, "localhost") || strings.HasSuffix(strings.ToLower(h), ".localhost") {
 		return true
 	}

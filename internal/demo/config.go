@@ -147,7 +147,7 @@ routes:
     match: {methods: [GET], path: "/api/orders/{id}"}
     upstream: {url: %[7]q, strip_prefix: /api}
     validate: {openapi: %[10]q, strict: true, reject_unknown_fields: true, responses: enforce}
-    auth: {api_key: {}}
+    auth: {api_key: {scopes: [orders:read]}}
     authorize:
       action: orders.read
       resource: {type: Order, id: "{id}", fetch: {url: "%[9]s/orders/{id}", attrs: [owner, tenant]}}
@@ -194,7 +194,7 @@ routes:
     match: {methods: [GET], path: "/api/tenants/{tenant}/orders/{id}"}
     upstream: {url: %[9]q, strip_prefix: /api}
     validate: {openapi: %[10]q, strict: true, reject_unknown_fields: true, responses: enforce}
-    auth: {api_key: {}}
+    auth: {api_key: {scopes: [orders:read]}}
     authorize: {action: orders.read, resource: {type: Order, id: "{id}"}}
     rate_limit: {policies: [{name: per-subject, limit: 120, window: 1m, key: [subject]}]}
   - name: tenant-order-update

@@ -119,6 +119,8 @@ func TestDemoEndToEnd(t *testing.T) {
 		{"GET", "/api/orders/1", keys.Alice, "", "", 200, `"owner":"alice"`},
 		{"GET", "/api/orders/1", keys.Carol, "", "", 403, ``},
 		{"GET", "/api/orders/3", keys.Carol, "", "", 200, `"owner":"carol"`},
+		{"GET", "/api/orders/2", keys.Reader, "", "", 403, `lacks a scope`}, // same tenant, no orders:read
+		{"GET", "/api/tenants/acme/orders/2", keys.Reader, "", "", 403, `lacks a scope`},
 		{"PATCH", "/api/orders/1", keys.Carol, js, `{"quantity":2}`, 403, ``},
 		{"PATCH", "/api/orders/2", keys.Alice, js, `{"quantity":2}`, 403, ``},
 		{"PATCH", "/api/orders/1", keys.Alice, js, `{"quantity":4}`, 200, `"quantity":4`},
