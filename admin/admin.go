@@ -167,11 +167,6 @@ func auditFindings(list func() []finding.Finding) adminHandler {
 			}
 		}
 		finding.Sort(fs)
-		n := finding.Counts(fs)
-		summary := map[string]int{}
-		for _, s := range finding.Severities() {
-			summary[s.String()] = n[s]
-		}
-		reply(w, http.StatusOK, map[string]any{"summary": summary, "findings": fs})
+		reply(w, http.StatusOK, map[string]any{"summary": finding.CountsByName(fs), "findings": fs})
 	}
 }

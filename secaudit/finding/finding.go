@@ -156,6 +156,17 @@ func Counts(fs []Finding) map[Severity]int {
 	return n
 }
 
+// CountsByName returns the count of every severity, by name, zeros
+// included: the summary of the JSON outputs.
+func CountsByName(fs []Finding) map[string]int {
+	n := Counts(fs)
+	out := make(map[string]int, len(severityNames))
+	for _, s := range Severities() {
+		out[s.String()] = n[s]
+	}
+	return out
+}
+
 // AtLeast reports whether any finding is of severity min or worse.
 func AtLeast(fs []Finding, min Severity) bool {
 	return slices.ContainsFunc(fs, func(f Finding) bool { return f.Severity >= min })

@@ -83,11 +83,6 @@ func oneLine(s string) string {
 func WriteJSON(w io.Writer, r Report) error {
 	fs := append([]Finding{}, r.Findings...)
 	Sort(fs)
-	n := Counts(fs)
-	summary := map[string]int{}
-	for _, s := range Severities() {
-		summary[s.String()] = n[s]
-	}
 	enc := json.NewEncoder(w)
 	enc.SetIndent("", "  ")
 	return enc.Encode(struct {
@@ -95,5 +90,5 @@ func WriteJSON(w io.Writer, r Report) error {
 		Target   string         `json:"target"`
 		Summary  map[string]int `json:"summary"`
 		Findings []Finding      `json:"findings"`
-	}{r.Tool, r.Target, summary, fs})
+	}{r.Tool, r.Target, CountsByName(fs), fs})
 }
